@@ -1,0 +1,3 @@
+from segql.cli import main
+
+main()

@@ -1,0 +1,81 @@
+"""The `segql` command: global options, command registration and the one error boundary."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import NoReturn
+
+import psycopg
+import typer
+
+from segql import __version__
+from segql.commands import AppState, register_all
+from segql.errors import SegqlError, from_psycopg
+
+app = typer.Typer(
+    name="segql",
+    help="Real-time customer segmentation inside PostgreSQL.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_debug = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"segql {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    database_url: str | None = typer.Option(
+        None,
+        "--database-url",
+        envvar=["SEGQL_DATABASE_URL", "DATABASE_URL"],
+        help="PostgreSQL URL. Without one, segql runs an embedded server in $SEGQL_HOME.",
+        show_envvar=True,
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", envvar="SEGQL_DEBUG", help="Show tracebacks on errors."
+    ),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    """Real-time customer segmentation inside PostgreSQL."""
+    global _debug
+    _debug = debug
+    ctx.obj = AppState(database_url_option=database_url, debug=debug)
+
+
+register_all(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: every error a user can act on ends as `Error: ...` and exit 1."""
+    try:
+        app(args=argv, prog_name="segql")
+    except SegqlError as exc:
+        _fail(exc, exc.message)
+    except psycopg.Error as exc:
+        _fail(exc, from_psycopg(exc).message)
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        sys.exit(130)
+
+
+def _fail(exc: BaseException, message: str) -> NoReturn:
+    if _debug or "--debug" in sys.argv:
+        traceback.print_exception(exc)
+    typer.echo(f"Error: {message}", err=True)
+    sys.exit(1)

@@ -1,0 +1,97 @@
+"""Where the database is and how to reach it."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+ENV_VARS = ("SEGQL_DATABASE_URL", "DATABASE_URL")
+
+
+def resolve_url(cli_value: str | None = None) -> str:
+    """`--database-url`, then $SEGQL_DATABASE_URL, then $DATABASE_URL, else the embedded server."""
+    if cli_value:
+        return cli_value
+    for var in ENV_VARS:
+        value = os.environ.get(var)
+        if value:
+            return value
+    from segql import embedded  # only pay for importing the embedded server when it is used
+
+    return embedded.database_url()
+
+
+def connect(url: str, autocommit: bool = False) -> psycopg.Connection:
+    return psycopg.connect(url, autocommit=autocommit, application_name="segql")
+
+
+def is_embedded(url: str) -> bool:
+    """True when `url` points at the embedded server of the current SEGQL_HOME."""
+    from segql import embedded
+
+    host = str(conninfo_to_dict(url).get("host") or "")
+    return host.startswith(str(embedded.pgdata_dir())) or "python_PostgresServer" in host
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server and credentials, another database."""
+    if "://" in url:
+        parts = urlsplit(url)
+        # urlunsplit would drop the empty authority of "postgresql:///db?host=/socket/dir"
+        query = f"?{parts.query}" if parts.query else ""
+        fragment = f"#{parts.fragment}" if parts.fragment else ""
+        return f"{parts.scheme}://{parts.netloc}/{quote(database, safe='')}{query}{fragment}"
+    return make_conninfo(url, dbname=database)
+
+
+def database_name(url: str) -> str:
+    return str(conninfo_to_dict(url).get("dbname") or "")
+
+
+def mask_password(url: str) -> str:
+    """The URL fit for printing: any password replaced by ***."""
+    if "://" in url:
+        parts = urlsplit(url)
+        if parts.password:
+            userinfo = f"{parts.username or ''}:***"
+            host = parts.netloc.rsplit("@", 1)[1]
+            return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
+        return url
+    params = conninfo_to_dict(url)
+    if params.get("password"):
+        params["password"] = "***"
+    return make_conninfo("", **params)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The SQLAlchemy form of a libpq URL, using the psycopg 3 driver.
+
+    Parameters SQLAlchemy has no slot for (a unix socket directory in `host`, sslmode, ...) go to
+    the query string, which the psycopg dialect passes through to `psycopg.connect`.
+    """
+    from sqlalchemy.engine import URL
+
+    params = {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
+    user = params.pop("user", None)
+    password = params.pop("password", None)
+    dbname = params.pop("dbname", None)
+    host = params.get("host")
+    port = params.get("port")
+    tcp_host = host is not None and not host.startswith("/") and "," not in host
+    if tcp_host:
+        params.pop("host")
+        if port is not None and port.isdigit():
+            params.pop("port")
+    rendered = URL.create(
+        "postgresql+psycopg",
+        username=user,
+        password=password,
+        host=host if tcp_host else None,
+        port=int(port) if tcp_host and port is not None and port.isdigit() else None,
+        database=dbname,
+        query=params,
+    )
+    return rendered.render_as_string(hide_password=False)

@@ -1,0 +1,86 @@
+"""segql's own schema: migrations run in code, no alembic.ini needed at run time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import psycopg
+
+from segql import db
+from segql.sqlfiles import resource_path
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+VERSION_TABLE = "segql.alembic_version"
+
+# Tables and columns the code relies on. The migration test asserts that upgrading an empty
+# database to head yields at least these; extend it when a revision adds something code reads.
+EXPECTED_SCHEMA: dict[str, list[str]] = {
+    "segql.clock": ["id", "pinned_at"],
+    "segql.events": ["id", "user_id", "name", "ts", "props", "received_at"],
+    "segql.profiles": ["user_id", "traits", "updated_at"],
+    "segql.rejects": ["id", "source", "line", "reason", "raw", "rejected_at"],
+    "segql.alembic_version": ["version_num"],
+}
+
+
+def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(resource_path("migrations")))
+    # ConfigParser interpolation treats % specially; URL-encoded socket paths are full of them.
+    config.set_main_option("sqlalchemy.url", db.sqlalchemy_url(url).replace("%", "%%"))
+    return config
+
+
+def heads() -> list[str]:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(resource_path("migrations")))
+    return sorted(script.get_heads())
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(url), revision)
+
+
+def current(url: str) -> str | None:
+    """The revision the database is at, None for a database segql never touched."""
+    with db.connect(url, autocommit=True) as conn:
+        revisions = current_revisions(conn)
+    return ",".join(revisions) if revisions else None
+
+
+def current_revisions(conn: psycopg.Connection) -> list[str]:
+    """Read the version table directly: no alembic import, one round trip."""
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [VERSION_TABLE]).fetchone()
+    if not row or not row[0]:
+        return []
+    rows = conn.execute(f"SELECT version_num FROM {VERSION_TABLE} ORDER BY 1").fetchall()
+    return [r[0] for r in rows]
+
+
+def is_current(url: str) -> bool:
+    with db.connect(url, autocommit=True) as conn:
+        return current_revisions(conn) == heads()
+
+
+def ensure_schema(url: str) -> bool:
+    """Bring the database to head; True when migrations ran, False when it already was there.
+
+    Idempotent and safe to run concurrently: env.py holds an advisory lock while migrating.
+    """
+    if is_current(url):
+        return False
+    upgrade(url)
+    return True

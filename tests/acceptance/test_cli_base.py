@@ -1,0 +1,49 @@
+"""init and status, run as a user would run them."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+
+import psycopg
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def test_init_is_idempotent(segql_cli: Cli, database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA segql CASCADE; DROP SCHEMA segments CASCADE")
+    first = segql_cli("init")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("Initialized")
+    second = segql_cli("init")
+    assert second.returncode == 0, second.stderr
+    assert "Already up to date" in second.stdout
+
+
+def test_status_reports_server_and_counts(segql_cli: Cli, database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute("SELECT segql.track('u1', 'viewed')")
+    result = segql_cli("status")
+    assert result.returncode == 0, result.stderr
+    fields = dict(line.split(None, 1) for line in result.stdout.splitlines())
+    assert fields["server"] == "external"
+    assert fields["events"] == "1"
+    assert fields["profiles"] == "0"
+    assert fields["postgres"][:2].isdigit()
+
+
+def test_status_masks_password(segql_cli: Cli, cli_env: dict[str, str]) -> None:
+    url = cli_env["SEGQL_DATABASE_URL"]
+    with_password = url.replace("://postgres@", "://postgres:hunter2@").replace(
+        "://postgres:@", "://postgres:hunter2@"
+    )
+    result = segql_cli("--database-url", with_password, "status")
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_database_errors_are_one_line(segql_cli: Cli) -> None:
+    result = segql_cli("--database-url", "postgresql://nobody@127.0.0.1:1/none", "status")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: ")
+    assert "Traceback" not in result.stderr
