@@ -1,0 +1,138 @@
+"""`segql generate`: a synthetic shop's users and events, into files or into the database."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import typer
+
+from segql import synth
+from segql.commands import state
+from segql.errors import ConfigError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate")(generate)
+
+
+@dataclass(frozen=True)
+class Plan:
+    events: int
+    users: int
+    seed: int
+    start: datetime
+    end: datetime
+    batch_size: int
+
+
+def generate(
+    ctx: typer.Context,
+    events: int = typer.Option(100_000, "--events", "-n", min=0, help="Exact number of events."),
+    users: int | None = typer.Option(
+        None,
+        "--users",
+        "-u",
+        min=1,
+        help="Number of users.",
+        show_default="one per 20 events",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same data."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        file_okay=False,
+        help="Write events.jsonl and profiles.jsonl (the `segql ingest` format) into this folder.",
+    ),
+    into_db: bool = typer.Option(
+        False, "--into-db", help="Load into segql.events and segql.profiles with COPY instead."
+    ),
+    end: str | None = typer.Option(
+        None,
+        "--end",
+        help="Time of the last possible event, ISO 8601, UTC when no zone is given; default now.",
+    ),
+    days: float = typer.Option(30.0, "--days", min=0.001, help="Days of history before --end."),
+    batch_size: int = typer.Option(
+        10_000, "--batch-size", min=1, help="Events per COPY, each committed (with --into-db)."
+    ),
+) -> None:
+    """Generate a synthetic shop: profiles and a realistic, reproducible event stream."""
+    if (out is None) == (not into_db):
+        raise ConfigError("choose exactly one of --out DIR or --into-db")
+    end_at = _parse_end(end)
+    plan = Plan(
+        events=events,
+        users=users or max(1, events // 20),
+        seed=seed,
+        start=end_at - timedelta(days=days),
+        end=end_at,
+        batch_size=batch_size,
+    )
+    started = time.perf_counter()
+    with _progress(plan.events) as advance:
+        if out is not None:
+            n_events, n_profiles = synth.write_jsonl(
+                out, plan.events, plan.users, plan.seed, plan.start, plan.end, on_batch=advance
+            )
+            target = str(out)
+        else:
+            n_events, n_profiles = _load(ctx, plan, advance)
+            target = "the database"
+    _summary(plan, n_events, n_profiles, target, time.perf_counter() - started)
+
+
+def _parse_end(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO 8601 time; try 2025-06-01T12:00:00Z", param_hint="--end"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _load(ctx: typer.Context, plan: Plan, advance: Callable[[int], None]) -> tuple[int, int]:
+    with state(ctx).connect() as conn:
+        profiles = synth.copy_profiles(
+            conn, synth.generate_profiles(plan.users, plan.seed, plan.end)
+        )
+        rows = synth.event_rows(plan.events, plan.users, plan.seed, plan.start, plan.end)
+        n_events = synth.copy_event_rows(conn, rows, plan.batch_size, on_batch=advance)
+    return n_events, profiles
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on a terminal; nothing when piped, where only the summary is wanted."""
+    if not sys.stderr.isatty():
+        yield lambda _n: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (BarColumn(), MofNCompleteColumn(), TaskProgressColumn(), TimeRemainingColumn())
+    with Progress("[progress.description]{task.description}", *columns, transient=True) as bar:
+        task = bar.add_task("events", total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _summary(plan: Plan, n_events: int, n_profiles: int, target: str, seconds: float) -> None:
+    rate = n_events / seconds if seconds > 0 else 0.0
+    typer.echo(
+        f"Generated {n_events:,} events and {n_profiles:,} profiles into {target} "
+        f"(seed {plan.seed}, {synth.iso(plan.start)} to {synth.iso(plan.end)}) "
+        f"in {seconds:.1f}s, {rate:,.0f} events/s"
+    )
