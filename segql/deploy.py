@@ -1,0 +1,375 @@
+"""Deploy: one transaction that swaps in a new program and brings membership up to date.
+
+Writers to events and profiles wait while a deploy runs (SHARE ROW EXCLUSIVE), so the backfill
+and the new triggers see the same data and no event is evaluated by neither program.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from segql import generate, ir
+from segql.check import check
+from segql.errors import SegqlError
+from segql.parse import Statement, parse_file, parse_text
+from segql.plan import FeatureKey, Plan, SegmentPlan, plan
+
+Progress = Callable[[str, int, int], None]  # (segment, users done, users total)
+BACKFILL_CHUNK = 5000
+
+
+class DeployError(SegqlError):
+    """The deploy cannot go ahead."""
+
+
+@dataclass
+class Step:
+    label: str
+    sql: str
+
+
+@dataclass
+class DeployResult:
+    deploy_id: int | None
+    created: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def script(self) -> str:
+        return "\n".join(f"-- {s.label}\n{s.sql.strip()}\n" for s in self.steps)
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not (self.created or self.changed or self.dropped)
+
+
+@dataclass
+class Deployed:
+    name: str
+    version: int
+    definition: str
+    segment: ir.Segment
+
+
+def load_files(paths: Iterable[str | Path]) -> list[Statement]:
+    statements: list[Statement] = []
+    for path in paths:
+        statements.extend(parse_file(path))
+    return statements
+
+
+def deployed(conn: psycopg.Connection) -> dict[str, Deployed]:
+    """The segments in the catalog, re-checked from their stored definitions."""
+    rows = conn.execute(
+        "SELECT name, version, definition FROM segql.segments ORDER BY name").fetchall()
+    statements = [parse_text(r[2] + ";", f"<deployed {r[0]}>")[0] for r in rows]
+    segments = check(statements)
+    return {r[0]: Deployed(r[0], r[1], r[2], s) for r, s in zip(rows, segments, strict=True)}
+
+
+def deploy(
+    conn: psycopg.Connection,
+    statements: list[Statement],
+    *,
+    prune: bool = False,
+    drop: Iterable[str] = (),
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> DeployResult:
+    """Deploy the given definitions beside (or, with prune, instead of) the deployed ones."""
+    with conn.transaction():
+        conn.execute("LOCK TABLE segql.events, segql.profiles IN SHARE ROW EXCLUSIVE MODE")
+        result = _deploy(conn, statements, prune, set(drop), dry_run, progress)
+        if dry_run:
+            raise _Rollback(result)
+    return result
+
+
+class _Rollback(Exception):
+    def __init__(self, result: DeployResult) -> None:
+        self.result = result
+
+
+def compile_sql(conn: psycopg.Connection, statements: list[Statement], prune: bool = False) -> DeployResult:
+    """What deploy would run, without changing anything."""
+    try:
+        deploy(conn, statements, prune=prune, dry_run=True)
+    except _Rollback as done:
+        return done.result
+    raise AssertionError("dry run did not roll back")
+
+
+def _deploy(conn: psycopg.Connection, statements: list[Statement], prune: bool, drop: set[str],
+            dry_run: bool, progress: Progress | None) -> DeployResult:
+    current = deployed(conn)
+    for name in drop:
+        if name not in current:
+            raise DeployError(f"segment '{name}' is not deployed (see `segql list`)")
+    file_names = {_name_of(s) for s in statements}
+    kept = [parse_text(d.definition + ";", f"<deployed {d.name}>")[0]
+            for d in current.values()
+            if d.name not in file_names and d.name not in drop and not prune]
+    segments = check([*statements, *kept])
+    wanted = {s.name for s in segments}
+    for seg in segments:
+        missing = set(seg.depends_on) - wanted
+        if missing:
+            raise DeployError(f"segment '{seg.name}' reads in_segment('{sorted(missing)[0]}'), "
+                              "which would be dropped; drop or change it first")
+
+    result = DeployResult(None)
+    result.dropped = sorted(set(current) - wanted)
+    versions: dict[str, int] = {}
+    last_versions = dict(conn.execute(
+        "SELECT name, max(version) FROM segql.segment_versions GROUP BY name").fetchall())
+    for seg in segments:
+        old = current.get(seg.name)
+        if old is not None and old.segment.fingerprint == seg.fingerprint:
+            versions[seg.name] = old.version
+            result.unchanged.append(seg.name)
+        else:
+            versions[seg.name] = int(last_versions.get(seg.name, 0)) + 1
+            (result.changed if old is not None else result.created).append(seg.name)
+    if result.nothing_to_do:
+        return result
+
+    the_plan = plan(segments, versions)
+    new_keys = _assign_feature_ids(conn, the_plan)
+    deploy_id = conn.execute(
+        "INSERT INTO segql.deploys (segments, created, changed, dropped, program) "
+        "VALUES (%s, %s, %s, %s, '') RETURNING id",
+        [sorted(wanted), result.created, result.changed, result.dropped]).fetchone()[0]  # type: ignore[index]
+    result.deploy_id = deploy_id
+
+    compiled = {s.name: generate.segment_sql(the_plan, s) for s in the_plan.segments}
+    fresh = set(result.created) | set(result.changed)
+    refresh = the_plan.dependents(fresh)
+    steps = result.steps
+    for s in the_plan.segments:
+        if s.name in fresh:
+            steps.append(Step(f"segment {s.name} v{s.version}", compiled[s.name].create))
+    if the_plan.segments:
+        steps.append(Step(f"program {deploy_id}", generate.program_sql(the_plan, deploy_id)))
+    else:
+        steps.append(Step("no segments: remove the program", _remove_program_sql()))
+    for s in the_plan.segments:
+        steps.append(Step(f"view segments.{s.name}", generate.view_sql(s)))
+    for name in result.dropped:
+        steps.append(Step(f"drop segment {name}", _drop_segment_sql(name, current[name].version)))
+    if new_keys:
+        steps.append(Step("backfill new shared features", _feature_backfill_sql(the_plan, new_keys)))
+    if the_plan.segments and _needs_user_sync(conn):
+        steps.append(Step("sync the user list", _USER_SYNC))
+    steps.append(Step("drop superseded functions", _drop_old_functions_sql(deploy_id, the_plan)))
+
+    for step in steps:
+        if not dry_run:
+            conn.execute(step.sql.encode())
+    for s in the_plan.segments:
+        if s.name in refresh:
+            cause = "deploy" if s.name in result.created else "redeploy"
+            steps.append(Step(f"backfill {s.name}",
+                              f"SELECT segql.{generate.function_name(s.name, s.version)}"
+                              f"(<every user, {BACKFILL_CHUNK} at a time>, '{cause}');"))
+            if not dry_run:
+                _backfill(conn, s, cause, progress)
+    if not dry_run:
+        _record(conn, the_plan, compiled, deploy_id, result)
+    return result
+
+
+def _name_of(stmt: Statement) -> str:
+    this = stmt.tree.args.get("this")
+    return str(getattr(this, "this", "")).lower()
+
+
+def _assign_feature_ids(conn: psycopg.Connection, the_plan: Plan) -> list[FeatureKey]:
+    """Give each state feature a stable id; forget features no segment reads any more."""
+    existing = dict(conn.execute("SELECT key, id FROM segql.features").fetchall())
+    keys = the_plan.state_keys
+    new_keys: list[FeatureKey] = []
+    for key in keys:
+        if key.text in existing:
+            the_plan.feature_ids[key] = existing[key.text]
+        else:
+            row = conn.execute("INSERT INTO segql.features (key, spec) VALUES (%s, %s) RETURNING id",
+                               [key.text, json.dumps(key.spec)]).fetchone()
+            assert row is not None
+            the_plan.feature_ids[key] = row[0]
+            new_keys.append(key)
+    unused = [fid for text, fid in existing.items() if text not in {k.text for k in keys}]
+    if unused:
+        conn.execute("DELETE FROM segql.feature_state WHERE feature_id = ANY(%s)", [unused])
+        conn.execute("DELETE FROM segql.features WHERE id = ANY(%s)", [unused])
+    return new_keys
+
+
+def _feature_backfill_sql(the_plan: Plan, keys: list[FeatureKey]) -> str:
+    return ("INSERT INTO segql.feature_state "
+            "(feature_id, user_id, cnt, vcnt, sum, min, max, first_ts, last_ts)\n"
+            + generate.state_agg(the_plan, keys, "segql.events", "") + ";")
+
+
+_USER_SYNC = """
+DELETE FROM segql.users uu
+WHERE NOT EXISTS (SELECT 1 FROM segql.events e WHERE e.user_id = uu.user_id)
+  AND NOT EXISTS (SELECT 1 FROM segql.profiles p WHERE p.user_id = uu.user_id);
+INSERT INTO segql.users (user_id)
+SELECT user_id FROM segql.events UNION SELECT user_id FROM segql.profiles
+ON CONFLICT (user_id) DO NOTHING;
+"""
+
+
+def _needs_user_sync(conn: psycopg.Connection) -> bool:
+    """Without a program nothing maintains segql.users, so resync it when one starts."""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'segql.events'::regclass "
+        "AND tgname = 'segql_events_ins'").fetchone()
+    return row is None or row[0] == 0
+
+
+def _remove_program_sql() -> str:
+    out = []
+    for table in ("events", "profiles"):
+        for op in ("ins", "upd", "del"):
+            out.append(f"DROP TRIGGER IF EXISTS segql_{table}_{op} ON segql.{table};")
+    out.append("CREATE OR REPLACE FUNCTION segql.tick(p_limit integer DEFAULT 100000) "
+               "RETURNS integer LANGUAGE sql AS $$ SELECT 0 $$;")
+    return "\n".join(out)
+
+
+def _drop_segment_sql(name: str, version: int) -> str:
+    lit = generate.quote_literal(name)
+    return f"""
+WITH gone AS (DELETE FROM segql.members WHERE segment = {lit} RETURNING user_id),
+logged AS (
+    INSERT INTO segql.changes (segment, user_id, kind, at, cause, version)
+    SELECT {lit}, user_id, 'exit', segql.now(), 'drop', {version} FROM gone
+    RETURNING 1
+)
+SELECT pg_notify('segql', json_build_object('xid', pg_current_xact_id()::text)::text)
+WHERE EXISTS (SELECT 1 FROM logged);
+DELETE FROM segql.timers WHERE segment = {lit};
+DELETE FROM segql.segments WHERE name = {lit};
+DROP VIEW IF EXISTS segments.{generate.quote_ident(name)};
+"""
+
+
+def _drop_old_functions_sql(deploy_id: int, the_plan: Plan) -> str:
+    keep = [generate.function_name(s.name, s.version) for s in the_plan.segments]
+    keep_lit = "ARRAY[" + ", ".join(generate.quote_literal(k) for k in keep) + "]::text[]"
+    prefix = generate.quote_literal(f"p{deploy_id}_")
+    return f"""
+DO $segql$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT p.oid::regprocedure AS fn FROM pg_proc p
+             JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname = 'segql'
+               AND ((p.proname ~ '^p[0-9]+_' AND left(p.proname, length({prefix})) <> {prefix})
+                    OR (p.proname ~ '^s_.*_v[0-9]+$' AND NOT p.proname = ANY({keep_lit})))
+    LOOP
+        EXECUTE format('DROP FUNCTION %s', r.fn);
+    END LOOP;
+END
+$segql$;
+"""
+
+
+def _backfill(conn: psycopg.Connection, seg: SegmentPlan, cause: str,
+              progress: Progress | None) -> None:
+    users = [r[0] for r in conn.execute("SELECT user_id FROM segql.users ORDER BY user_id")]
+    fn = sql.Identifier("segql", generate.function_name(seg.name, seg.version))
+    query = sql.SQL("SELECT {}(%s::text[], %s)").format(fn)
+    if progress:
+        progress(seg.name, 0, len(users))
+    for start in range(0, len(users), BACKFILL_CHUNK):
+        chunk = users[start:start + BACKFILL_CHUNK]
+        conn.execute(query, [chunk, cause])
+        if progress:
+            progress(seg.name, start + len(chunk), len(users))
+
+
+def _record(conn: psycopg.Connection, the_plan: Plan, compiled: dict[str, generate.SegmentSQL],
+            deploy_id: int, result: DeployResult) -> None:
+    fresh = set(result.created) | set(result.changed)
+    for s in the_plan.segments:
+        seg = s.segment
+        conn.execute(
+            """INSERT INTO segql.segments
+                   (name, version, definition, comment, source, depends_on, full_query, deployed_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, now())
+               ON CONFLICT (name) DO UPDATE SET version = excluded.version,
+                   definition = excluded.definition, comment = excluded.comment,
+                   source = excluded.source, depends_on = excluded.depends_on,
+                   full_query = excluded.full_query,
+                   deployed_at = CASE WHEN segql.segments.version = excluded.version
+                                      THEN segql.segments.deployed_at ELSE now() END""",
+            [seg.name, s.version, seg.text, seg.comment, seg.source, list(seg.depends_on),
+             compiled[s.name].full_query])
+        if s.name in fresh:
+            conn.execute(
+                "INSERT INTO segql.segment_versions (name, version, definition, comment, compiled) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                [seg.name, s.version, seg.text, seg.comment, compiled[s.name].create])
+    conn.execute("UPDATE segql.deploys SET program = %s WHERE id = %s",
+                 [result.script, deploy_id])
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+@dataclass
+class SegmentInfo:
+    name: str
+    version: int
+    size: int
+    deployed_at: datetime
+    comment: str | None
+    definition: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "size": self.size,
+                "deployed_at": self.deployed_at.isoformat(), "comment": self.comment,
+                "definition": self.definition}
+
+
+def list_segments(conn: psycopg.Connection) -> list[SegmentInfo]:
+    rows = conn.execute(
+        """SELECT s.name, s.version,
+                  (SELECT count(*) FROM segql.members m WHERE m.segment = s.name),
+                  s.deployed_at, s.comment, s.definition
+           FROM segql.segments s ORDER BY s.name""").fetchall()
+    return [SegmentInfo(*r) for r in rows]
+
+
+def members(conn: psycopg.Connection, name: str) -> list[tuple[str, datetime]]:
+    require_segment(conn, name)
+    return [(r[0], r[1]) for r in conn.execute(
+        "SELECT user_id, since FROM segql.members WHERE segment = %s ORDER BY user_id", [name])]
+
+
+def full_members(conn: psycopg.Connection, name: str) -> set[str]:
+    """Membership by the full-recompute query: what incremental membership must equal."""
+    row = conn.execute("SELECT full_query FROM segql.segments WHERE name = %s", [name]).fetchone()
+    if row is None:
+        raise DeployError(f"segment '{name}' is not deployed (see `segql list`)")
+    return {r[0] for r in conn.execute(row[0].encode())}
+
+
+def require_segment(conn: psycopg.Connection, name: str) -> None:
+    if conn.execute("SELECT 1 FROM segql.segments WHERE name = %s", [name]).fetchone() is None:
+        known = [r[0] for r in conn.execute("SELECT name FROM segql.segments ORDER BY name")]
+        hint = f" Deployed: {', '.join(known)}." if known else " Nothing is deployed yet."
+        raise DeployError(f"segment '{name}' is not deployed.{hint}")

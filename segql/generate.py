@@ -1,0 +1,245 @@
+"""A plan to SQL: the incremental program and, from the same plan, each segment's full query.
+
+DDL shapes live in Jinja templates under sql/templates; expressions come from `render`. Names
+are versioned (s_<segment>_v<version>, p<deploy>_...) so a new deploy can be created beside the
+old one and swapped in within one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+import jinja2
+
+from segql import ir
+from segql.plan import FeatureKey, Plan, SegmentPlan
+from segql.render import (
+    Renderer,
+    agg_value,
+    event_match,
+    prop_value,
+    quote_ident,
+    quote_literal,
+    seconds,
+)
+
+
+@cache
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_load_template),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["ident"] = quote_ident
+    env.filters["lit"] = quote_literal
+    env.filters["lit_array"] = lambda items: (
+        "ARRAY[" + ", ".join(quote_literal(i) for i in items) + "]::text[]"
+    )
+    return env
+
+
+def _load_template(name: str) -> str:
+    return files("segql.sql").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def template(template_name: str, **context: Any) -> str:
+    return _env().get_template(template_name).render(**context)
+
+
+def function_name(name: str, version: int) -> str:
+    return f"s_{name}_v{version}"
+
+
+def channel(name: str) -> str:
+    return f"segql.{name}"
+
+
+# -- features ----------------------------------------------------------------------------------
+
+
+def lateral(alias: str, key: FeatureKey, due: bool) -> str:
+    """A per-user aggregate over the user's own events, optionally with its next change time."""
+    value = prop_value(key.prop)
+    cond = ["e.user_id = u.user_id"]
+    live = ""
+    due_col = ""
+    if key.event is not None:
+        cond.append(f"e.name = {quote_literal(key.event)}")
+    if key.window is not None:
+        width = seconds(_decimal(key.window))
+        cond.append(f"e.ts > clk.now - {width}")
+        live = " FILTER (WHERE e.ts <= clk.now)"
+        if due:
+            # An event counts from its ts until ts + window: the earliest of those instants
+            # still ahead is when this feature next changes.
+            due_col = (f", min(CASE WHEN e.ts > clk.now THEN e.ts ELSE e.ts + {width} END)"
+                       " AS due")
+    if key.filter is not None:
+        cond.append(event_match(None, key.filter))
+    return (
+        "LEFT JOIN LATERAL (SELECT "
+        f"count(*){live} AS cnt, count({value}){live} AS vcnt, sum({value}){live} AS sum, "
+        f"min({value}){live} AS min, max({value}){live} AS max, "
+        f"min(e.ts){live} AS first_ts, max(e.ts){live} AS last_ts{due_col} "
+        f"FROM segql.events e WHERE {' AND '.join(cond)}) {alias} ON true"
+    )
+
+
+def _decimal(text: str) -> Any:
+    from decimal import Decimal
+
+    return Decimal(text)
+
+
+@dataclass
+class SegmentSQL:
+    function: str
+    create: str
+    full_query: str
+
+
+def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
+    """The incremental function and the full query of one segment."""
+    aliases: dict[FeatureKey, str] = {}
+    joins: list[str] = []
+    for key in seg.keys:
+        if key.window is None:
+            fid = plan.feature_ids[key]
+            alias = f"f{fid}"
+            joins.append(f"LEFT JOIN segql.feature_state {alias} "
+                         f"ON {alias}.feature_id = {fid} AND {alias}.user_id = u.user_id")
+        else:
+            alias = f"w{len(aliases) + 1}"
+            joins.append(lateral(alias, key, due=True))
+        aliases[key] = alias
+
+    def member(node: ir.InSegment) -> str:
+        return ("EXISTS (SELECT 1 FROM segql.members m "
+                f"WHERE m.segment = {quote_literal(node.name)} AND m.user_id = u.user_id)")
+
+    render = Renderer(lambda a: agg_value(a, aliases[FeatureKey.of(a)]), member)
+    dues = [f"{aliases[k]}.due" for k in seg.window_keys]
+    dues += [render.crossing(atom, slope) for atom, slope in seg.atoms]
+    fn = function_name(seg.name, seg.version)
+    create = template(
+        "segment.sql.j2",
+        name=seg.name,
+        version=seg.version,
+        fn=fn,
+        channel=channel(seg.name),
+        timed=seg.timed,
+        predicate=render(seg.segment.condition),
+        due=f"LEAST({', '.join(dues)})" if dues else "NULL",
+        joins=joins,
+    )
+    return SegmentSQL(fn, create, full_query(seg))
+
+
+def full_query(seg: SegmentPlan) -> str:
+    """The definition evaluated from scratch over all events: the oracle, and reach estimates."""
+    by_name = {s.name: s for s in seg.inlined}
+    aliases: dict[FeatureKey, str] = {}
+    joins: list[str] = []
+    for s in [seg.segment, *seg.inlined]:
+        for agg in _aggs(s.condition):
+            key = FeatureKey.of(agg)
+            if key not in aliases:
+                aliases[key] = f"a{len(aliases) + 1}"
+                joins.append(lateral(aliases[key], key, due=False))
+
+    def inline(node: ir.InSegment) -> str:
+        return render(by_name[node.name].condition)
+
+    render = Renderer(lambda a: agg_value(a, aliases[FeatureKey.of(a)]), inline)
+    return template("full.sql.j2", joins=joins, predicate=render(seg.segment.condition))
+
+
+def _aggs(condition: ir.Expr) -> list[ir.Agg]:
+    return [n for n in ir.walk(condition) if isinstance(n, ir.Agg)]
+
+
+# -- the program -------------------------------------------------------------------------------
+
+
+@dataclass
+class _ChainSegment:
+    name: str
+    index: int
+    fn: str
+    deps: list[int]
+
+
+def state_agg(plan: Plan, keys: list[FeatureKey], source: str, where: str) -> str:
+    features = [
+        {"id": plan.feature_ids[k], "match": event_match(k.event, k.filter),
+         "value": prop_value(k.prop)}
+        for k in keys
+    ]
+    return template("state_agg.sql.j2", source=source, where=where, features=features).strip()
+
+
+def program_sql(plan: Plan, deploy: int) -> str:
+    """Trigger functions, triggers and the timer tick for every deployed segment together."""
+    index = {s.name: i + 1 for i, s in enumerate(plan.segments)}
+    chain_segments = [
+        _ChainSegment(s.name, index[s.name], function_name(s.name, s.version),
+                      [index[d] for d in s.segment.depends_on])
+        for s in plan.segments
+    ]
+    event_sets: list[dict[str, Any]] = []
+    set_of: dict[str, int] = {}
+    for s in plan.segments:
+        if not s.events:
+            continue
+        names = None if None in s.events else sorted(e for e in s.events if e is not None)
+        entry = {"names": names}
+        if entry not in event_sets:
+            event_sets.append(entry)
+        set_of[s.name] = event_sets.index(entry) + 1
+
+    def seeds(fn: Any) -> dict[str, str]:
+        return {s.name: fn(s) for s in plan.segments}
+
+    insert_seeds = seeds(lambda s: f"v_set_{set_of[s.name]} || v_new" if s.name in set_of
+                         else "v_new")
+    profile_seeds = seeds(lambda s: "v_affected || v_new || v_gone" if s.reads_traits
+                          else "v_new || v_gone")
+    tick_seeds = seeds(lambda s: (
+        "array(SELECT x.u FROM unnest(v_segs, v_affected) AS x(s, u) "
+        f"WHERE x.s = {quote_literal(s.name)})") if s.timed else "NULL::text[]")
+    all_seeds = seeds(lambda s: "v_affected")
+    keys = plan.state_keys
+
+    def chain(segments: list[_ChainSegment], seed: dict[str, str], cause: str) -> str:
+        return template("chain.sql.j2", segments=segments, seeds=seed, cause=cause).rstrip()
+
+    return template(
+        "program.sql.j2",
+        deploy=deploy,
+        segments=chain_segments,
+        features=keys,
+        event_sets=event_sets,
+        insert_seeds=insert_seeds,
+        affected_seeds=all_seeds,
+        profile_seeds=profile_seeds,
+        refresh_seeds=all_seeds,
+        tick_seeds=tick_seeds,
+        chain=chain,
+        state_agg=lambda source, where: state_agg(plan, keys, source, where),
+    )
+
+
+def view_sql(seg: SegmentPlan) -> str:
+    view = f"segments.{quote_ident(seg.name)}"
+    sql = (f"CREATE OR REPLACE VIEW {view} AS SELECT user_id, since FROM segql.members "
+           f"WHERE segment = {quote_literal(seg.name)};\n")
+    comment = seg.segment.comment
+    sql += f"COMMENT ON VIEW {view} IS {quote_literal(comment) if comment else 'NULL'};\n"
+    return sql

@@ -1,0 +1,236 @@
+"""The checked form of a segment definition: a small typed tree that knows nothing of SQL text.
+
+`check` builds it from sqlglot's tree; `plan` and `generate` render it. Spans are kept for error
+messages but excluded from equality, so moving a definition within its file is not a change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal, Union
+
+from segql.diagnostics import Span
+
+Type = Literal["bool", "num", "text", "ts", "interval"]
+AggKind = Literal["count", "did", "sum", "avg", "min", "max", "first", "last"]
+
+NO_SPAN = Span(0, 0)
+
+
+def _span() -> Span:
+    return field(default=NO_SPAN, compare=False, repr=False)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Const:
+    """A literal. Timestamps are ISO strings in UTC; intervals are whole seconds."""
+
+    value: str | Decimal | bool | None
+    type: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Now:
+    type: Type = "ts"
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Trait:
+    """A profile trait, read from profiles.traits and cast to `type`."""
+
+    key: str
+    type: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Prop:
+    """An event property, only inside an aggregate's FILTER."""
+
+    key: str
+    type: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Agg:
+    """An aggregate over the user's own events; `event` None means any event."""
+
+    kind: AggKind
+    event: str | None
+    prop: str | None
+    window: Decimal | None
+    filter: Expr | None
+    span: Span = _span()
+
+    @property
+    def type(self) -> Type:
+        if self.kind == "did":
+            return "bool"
+        if self.kind in ("first", "last"):
+            return "ts"
+        return "num"
+
+
+@dataclass(frozen=True)
+class InSegment:
+    name: str
+    type: Type = "bool"
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Arith:
+    op: Literal["+", "-", "*", "/", "%"]
+    left: Expr
+    right: Expr
+    type: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: Expr
+    type: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: Literal["=", "<>", "<", "<=", ">", ">="]
+    left: Expr
+    right: Expr
+    type: Type = "bool"
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: Literal["and", "or"]
+    items: tuple[Expr, ...]
+    type: Type = "bool"
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Expr
+    type: Type = "bool"
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class InList:
+    operand: Expr
+    items: tuple[Expr, ...]
+    type: Type = "bool"
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Like:
+    operand: Expr
+    pattern: Const
+    case_insensitive: bool
+    type: Type = "bool"
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class IsNull:
+    operand: Expr
+    type: Type = "bool"
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class IsBool:
+    operand: Expr
+    value: bool
+    type: Type = "bool"
+    span: Span = _span()
+
+
+Expr = Union[
+    Const, Now, Trait, Prop, Agg, InSegment, Arith, Neg, Compare, BoolOp, Not, InList, Like,
+    IsNull, IsBool,
+]
+
+
+def children(node: Expr) -> tuple[Expr, ...]:
+    """The direct subexpressions, for walks that do not care about node kinds."""
+    if isinstance(node, (Arith, Compare)):
+        return (node.left, node.right)
+    if isinstance(node, (Neg, Not, IsNull, IsBool)):
+        return (node.operand,)
+    if isinstance(node, BoolOp):
+        return node.items
+    if isinstance(node, InList):
+        return (node.operand, *node.items)
+    if isinstance(node, Like):
+        return (node.operand, node.pattern)
+    return ()
+
+
+def walk(node: Expr) -> list[Expr]:
+    """Every node of a tree, parents first; does not descend into aggregate filters."""
+    out = [node]
+    for child in children(node):
+        out.extend(walk(child))
+    return out
+
+
+def now_slope(node: Expr) -> int | None:
+    """How an expression moves with now(): +1, -1, 0, or None when not a plain shift of it."""
+    if isinstance(node, Now):
+        return 1
+    if isinstance(node, Arith):
+        left, right = now_slope(node.left), now_slope(node.right)
+        if left is None or right is None:
+            return None
+        if node.op == "+":
+            return left + right
+        if node.op == "-":
+            return left - right
+        return 0 if left == 0 and right == 0 else None
+    if isinstance(node, Neg):
+        inner = now_slope(node.operand)
+        return None if inner is None else -inner
+    if any(isinstance(n, Now) for n in walk(node)):
+        return None
+    return 0
+
+
+def time_atoms(node: Expr) -> list[tuple[Compare, int]]:
+    """Comparisons whose truth moves with the clock, each with the slope of (left - right)."""
+    atoms: list[tuple[Compare, int]] = []
+    for n in walk(node):
+        if isinstance(n, Compare):
+            left, right = now_slope(n.left), now_slope(n.right)
+            if left is not None and right is not None and left - right != 0:
+                atoms.append((n, left - right))
+    return atoms
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A checked definition."""
+
+    name: str
+    comment: str | None
+    condition: Expr
+    text: str
+    source: str
+    span: Span = _span()
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return tuple(sorted({n.name for n in walk(self.condition) if isinstance(n, InSegment)}))
+
+    @property
+    def fingerprint(self) -> str:
+        """Equal for definitions that mean the same thing, whatever their layout."""
+        return repr((self.condition, self.comment))

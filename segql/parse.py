@@ -1,0 +1,159 @@
+"""Text to syntax trees: `CREATE SEGMENT name [COMMENT '...'] AS <condition>;`.
+
+The grammar is Postgres's expression grammar (through a subclass of sqlglot's Postgres dialect)
+plus one statement. Parsing accepts anything Postgres could parse; `check` decides what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.dialects.postgres import Postgres
+from sqlglot.errors import ErrorLevel, ParseError, TokenError
+from sqlglot.tokens import TokenType
+
+from segql.diagnostics import DefinitionError, SourceFile, Span
+
+
+class CreateSegment(exp.Expression):
+    """`CREATE SEGMENT this [COMMENT comment] AS expression`."""
+
+    arg_types = {"this": True, "comment": False, "expression": True}
+
+
+class SegqlDialect(Postgres):
+    """Postgres, plus the CREATE SEGMENT statement."""
+
+    class Parser(Postgres.Parser):
+        def _parse_create(self) -> Any:
+            if self._match_text_seq("SEGMENT"):
+                return self._parse_create_segment()
+            return super()._parse_create()
+
+        def _parse_create_segment(self) -> CreateSegment:
+            name = self._parse_id_var(any_token=False)
+            if name is None:
+                self.raise_error("Expected a segment name after CREATE SEGMENT")
+            comment = None
+            if self._match(TokenType.COMMENT):
+                comment = self._parse_string()
+                if comment is None:
+                    self.raise_error("Expected a quoted string after COMMENT")
+            if not self._match(TokenType.ALIAS):
+                self.raise_error("Expected AS before the segment's condition")
+            condition = self._parse_assignment()
+            if condition is None:
+                self.raise_error("Expected a condition after AS")
+            return self.expression(
+                CreateSegment(this=name, comment=comment, expression=condition)
+            )
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One parsed statement of a definition file, with where it came from."""
+
+    tree: exp.Expression
+    source: SourceFile
+    span: Span
+
+    @property
+    def text(self) -> str:
+        return self.source.text[self.span.start : self.span.end + 1]
+
+
+def span_of(node: exp.Expression, source: SourceFile) -> Span:
+    """The characters a subtree covers, from the positions sqlglot keeps on its leaves."""
+    starts: list[int] = []
+    ends: list[int] = []
+    for sub in node.walk():
+        meta = sub.meta
+        if "start" in meta:
+            starts.append(int(meta["start"]))
+            ends.append(int(meta["end"]))
+    if not starts:
+        return Span(0, max(0, len(source.text.rstrip()) - 1))
+    start, end = min(starts), max(ends)
+    # A string literal's recorded span excludes its quotes; widen to cover them.
+    if start > 0 and source.text[start - 1] == "'":
+        start -= 1
+    if end + 1 < len(source.text) and source.text[end + 1] in "')":
+        end += 1
+    return Span(start, end)
+
+
+def parse_text(text: str, path: str = "<string>") -> list[Statement]:
+    """Parse every statement of a definition file."""
+    source = SourceFile(path, text)
+    dialect = SegqlDialect()
+    try:
+        tokens = dialect.tokenize(text)
+    except TokenError as err:
+        raise DefinitionError(
+            source,
+            _span_at_end(source),
+            f"cannot read the file: {err}",
+            "check for an unterminated string ('...') or quoted name (\"...\")",
+        ) from None
+    statements: list[Statement] = []
+    for chunk in _split(tokens):
+        start, end = chunk[0].start, chunk[-1].end
+        try:
+            trees = dialect.parser(error_level=ErrorLevel.RAISE).parse(chunk, text)
+        except ParseError as err:
+            raise _parse_error(source, err, Span(start, end)) from None
+        for tree in trees:
+            if tree is not None:
+                statements.append(Statement(tree, source, Span(start, end)))
+    return statements
+
+
+def parse_file(path: str | Path) -> list[Statement]:
+    """Parse a definition file from disk."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        from segql.errors import SegqlError
+
+        raise SegqlError(f"cannot read {p}: {err}") from None
+    return parse_text(text, str(path))
+
+
+def _split(tokens: list[Any]) -> list[list[Any]]:
+    """Statements separated by semicolons; a semicolon inside a string is part of the string."""
+    chunks: list[list[Any]] = [[]]
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            chunks.append([])
+        else:
+            chunks[-1].append(token)
+    return [c for c in chunks if c]
+
+
+def _span_at_end(source: SourceFile) -> Span:
+    end = max(0, len(source.text.rstrip()) - 1)
+    return Span(end, end)
+
+
+def _parse_error(source: SourceFile, err: ParseError, fallback: Span) -> DefinitionError:
+    detail = err.errors[0] if err.errors else {}
+    description = str(detail.get("description") or err).split("\n")[0]
+    line, col = detail.get("line"), detail.get("col")
+    span = fallback
+    if isinstance(line, int) and isinstance(col, int):
+        lines = source.text.split("\n")
+        if 1 <= line <= len(lines):
+            offset = sum(len(x) + 1 for x in lines[: line - 1]) + max(0, col - 1)
+            highlight = str(detail.get("highlight") or "")
+            start = max(0, offset - max(0, len(highlight) - 1))
+            span = Span(start, offset)
+    return DefinitionError(
+        source,
+        span,
+        f"syntax error: {description}",
+        "a statement reads: CREATE SEGMENT name [COMMENT '...'] AS <condition>;",
+    )
