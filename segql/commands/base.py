@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import psycopg
 import typer
 from psycopg import sql
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from segql import db, embedded, schema
+from segql import ingest as ingest_api
 from segql.commands import state
 from segql.sqlfiles import query
 
@@ -15,6 +29,7 @@ server_app = typer.Typer(help="Manage the embedded PostgreSQL server.", no_args_
 
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
+    app.command("ingest")(ingest)
     app.command("status")(status)
     app.add_typer(server_app, name="server")
 
@@ -26,6 +41,97 @@ def init(ctx: typer.Context) -> None:
     revision = schema.current(st.url)
     verb = "Initialized" if ran else "Already up to date:"
     typer.echo(f"{verb} {db.mask_password(st.url)} (schema revision {revision})")
+
+
+def ingest(
+    ctx: typer.Context,
+    file: Path = typer.Argument(
+        ..., help="JSON lines or CSV file (.jsonl, .ndjson, .json, .csv, optionally .gz)."
+    ),
+    profiles: bool = typer.Option(
+        False, "--profiles", help="Load profiles (user_id, traits) instead of events."
+    ),
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        envvar="SEGQL_INGEST_FORMAT",
+        help="jsonl or csv; by default taken from the file extension.",
+    ),
+    rejects: Path | None = typer.Option(
+        None,
+        "--rejects",
+        envvar="SEGQL_INGEST_REJECTS",
+        help="Where to write rejected rows as JSON lines [default: FILE.rejects.jsonl].",
+    ),
+    batch_size: int = typer.Option(
+        ingest_api.DEFAULT_BATCH_SIZE,
+        "--batch-size",
+        envvar="SEGQL_INGEST_BATCH_SIZE",
+        min=1,
+        help="Rows per COPY batch; each batch is its own transaction.",
+    ),
+) -> None:
+    """Load events (or --profiles) from a file with COPY.
+
+    Bad rows never stop the load: they go to the reject file and to segql.rejects.
+    Exit code 0: all rows loaded; 2: loaded, but some rows were rejected; 1: the load failed.
+    """
+    st = state(ctx)
+    kind: ingest_api.Kind = "profiles" if profiles else "events"
+    with st.connect() as conn, ingest_progress(file) as progress:
+        result = ingest_api.ingest(
+            conn,
+            file,
+            kind=kind,
+            fmt=fmt,
+            batch_size=batch_size,
+            rejects_path=rejects,
+            progress=progress,
+        )
+    typer.echo(summary(result))
+    if result.rejected:
+        shown = result.reject_samples[:5]
+        for reject in shown:
+            typer.echo(f"  line {reject.line}: {reject.reason}", err=True)
+        if result.rejected > len(shown):
+            typer.echo(f"  ... and {result.rejected - len(shown):,} more", err=True)
+        typer.echo(f"Rejected rows are in {result.rejects_path} and segql.rejects.", err=True)
+        raise typer.Exit(2)
+
+
+@contextmanager
+def ingest_progress(file: Path) -> Iterator[ingest_api.Progress | None]:
+    """A progress bar on a terminal (bytes of the file, rows/s, ETA); nothing when piped."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    total = file.stat().st_size if file.exists() else None
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]:>12,} rows  {task.fields[rate]:>9,.0f} rows/s"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(file.name, total=total, rows=0, rate=0.0)
+        started = time.perf_counter()
+
+        def update(done: int, loaded: int, rejected: int) -> None:
+            rows = loaded + rejected
+            rate = rows / max(time.perf_counter() - started, 1e-9)
+            bar.update(task, completed=done, rows=rows, rate=rate)
+
+        yield update
+
+
+def summary(result: ingest_api.IngestResult) -> str:
+    noun = "profile rows" if result.kind == "profiles" else "events"
+    return (
+        f"Loaded {result.loaded:,} {noun}, rejected {result.rejected:,} "
+        f"in {result.seconds:.1f}s ({result.rows_per_second:,.0f} rows/s)."
+    )
 
 
 def status(ctx: typer.Context) -> None:

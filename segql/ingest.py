@@ -1,0 +1,501 @@
+"""Load events and profiles from JSON lines or CSV files with COPY.
+
+Every batch is its own transaction, so a large file never becomes one giant transaction and
+segql's statement-level triggers run once per batch. A bad row never aborts the load and is never
+dropped silently: rows that fail validation here, and rows the server refuses (isolated by
+bisecting the failed batch), are written to a reject file and to `segql.rejects`.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Literal, cast
+
+import psycopg
+
+from segql.errors import IngestError
+from segql.sqlfiles import query
+
+Format = Literal["jsonl", "csv"]
+Kind = Literal["events", "profiles"]
+Progress = Callable[[int, int, int], None]  # (bytes read, rows loaded, rows rejected)
+
+DEFAULT_BATCH_SIZE = 10_000
+FORMATS: dict[str, Format] = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+}
+_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
+
+# SQLSTATE classes that mean "this row's data is wrong": isolate the row and go on. Anything
+# else (permissions, a missing table, a lost connection) would fail every row alike, so stop.
+_ROW_ERROR_CLASSES = ("22", "23", "P0")
+
+
+class BadRow(Exception):
+    """A row that cannot be loaded; the message is the reason recorded with the reject."""
+
+
+@dataclass(frozen=True)
+class Reject:
+    line: int
+    reason: str
+    raw: str
+
+
+@dataclass
+class IngestResult:
+    source: str
+    kind: Kind
+    loaded: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+    rejects_path: Path | None = None
+    reject_samples: list[Reject] = field(default_factory=list)
+
+    @property
+    def rows_per_second(self) -> float:
+        return (self.loaded + self.rejected) / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class _Row:
+    line: int
+    raw: str
+    values: tuple[Any, ...]
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def detect_format(path: Path, override: str | None = None) -> Format:
+    if override:
+        if override not in ("jsonl", "csv"):
+            raise IngestError(f"unknown format {override!r}: use jsonl or csv")
+        return "jsonl" if override == "jsonl" else "csv"
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    if suffixes and suffixes[-1] in FORMATS:
+        return FORMATS[suffixes[-1]]
+    raise IngestError(
+        f"cannot tell the format of {path.name}: name it .jsonl, .ndjson, .json or .csv "
+        "(optionally .gz), or pass --format jsonl|csv"
+    )
+
+
+class _Source:
+    """The input file, decompressed if needed, with the compressed byte position for progress."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self.raw: IO[bytes] = path.open("rb")
+        except OSError as exc:
+            raise IngestError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        self.size = path.stat().st_size
+        is_gzip = path.suffix.lower() == ".gz"
+        self.stream = cast(IO[bytes], gzip.GzipFile(fileobj=self.raw)) if is_gzip else self.raw
+        self.text: io.TextIOWrapper | None = None
+
+    def position(self) -> int:
+        return self.raw.tell()
+
+    def close(self) -> None:
+        # The CSV text wrapper owns the stream once made; closing it closes the stream too.
+        (self.text or self.stream).close()
+        self.raw.close()
+
+    def json_records(self) -> Iterator[tuple[int, str, Any]]:
+        """(line, raw text, parsed value or BadRow) per non-blank line."""
+        for number, data in enumerate(self.stream, start=1):
+            try:
+                text = data.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                text = data.decode("utf-8", "replace").rstrip("\r\n")
+                yield number, text, BadRow("invalid UTF-8")
+                continue
+            if not text.strip():
+                continue
+            yield number, text, _parse_json(text)
+
+    def csv_records(self) -> Iterator[tuple[int, str, Any]]:
+        """(line, raw text, {column: value} or BadRow) per record, after the header."""
+        self.text = io.TextIOWrapper(
+            self.stream, encoding="utf-8", errors="surrogateescape", newline=""
+        )
+        reader = csv.reader(self.text)
+        header = next(reader, None)
+        if not header:
+            raise IngestError("the CSV file is empty; it needs a header row")
+        header = [h.strip().lstrip("\ufeff") for h in header]
+        previous_end = reader.line_num
+        for fields in reader:
+            line, previous_end = previous_end + 1, reader.line_num
+            if not fields:
+                continue
+            raw = _csv_line(fields)
+            if len(fields) != len(header):
+                yield line, raw, BadRow(f"expected {len(header)} columns, got {len(fields)}")
+            elif any(_has_surrogates(f) for f in fields):
+                yield line, raw, BadRow("invalid UTF-8")
+            else:
+                yield line, raw, dict(zip(header, fields, strict=True))
+
+
+def _parse_json(text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except BadRow as exc:
+        return exc
+    except ValueError as exc:
+        return BadRow(f"invalid JSON: {exc}")
+
+
+def _reject_constant(name: str) -> Any:
+    raise BadRow(f"invalid JSON: {name} is not a JSON number")
+
+
+def _csv_line(fields: list[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(fields)
+    return out.getvalue().encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _has_surrogates(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+# --- validating ----------------------------------------------------------------------------------
+
+
+def parse_ts(value: Any) -> datetime | None:
+    """ISO 8601 or epoch seconds; a timestamp without a zone is UTC; None/"" means "now"."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise BadRow("ts must be an ISO 8601 string or epoch seconds, not a boolean")
+    if isinstance(value, int | float):
+        return _from_epoch(value)
+    if not isinstance(value, str):
+        raise BadRow(f"ts must be an ISO 8601 string or epoch seconds, not {_type_name(value)}")
+    text = value.strip()
+    if _NUMBER.fullmatch(text):
+        return _from_epoch(float(text) if not _INTEGER.fullmatch(text) else int(text))
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadRow(f"ts {value!r} is not ISO 8601 or epoch seconds") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _from_epoch(seconds: float) -> datetime:
+    if not math.isfinite(seconds):
+        raise BadRow(f"ts {seconds} is not a finite number of epoch seconds")
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        hint = " (milliseconds? ts takes epoch seconds)" if abs(seconds) > 1e11 else ""
+        raise BadRow(f"ts {seconds} is out of range{hint}") from None
+
+
+def _text_field(record: dict[str, Any], key: str) -> str:
+    value = record.get(key)
+    if value is None or value == "":
+        raise BadRow(f"missing {key}")
+    if not isinstance(value, str):
+        raise BadRow(f"{key} must be a string, not {_type_name(value)}")
+    if "\x00" in value:
+        raise BadRow(f"{key} contains a NUL character")
+    return value
+
+
+def _json_object(value: Any, key: str) -> str:
+    """Serialize a props/traits object; PostgreSQL's jsonb cannot hold NUL characters."""
+    if value is None:
+        return "{}"
+    if not isinstance(value, dict):
+        raise BadRow(f"{key} must be a JSON object, not {_type_name(value)}")
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if "\\u0000" in text and _contains_nul(value):
+        raise BadRow(f"{key} contains a NUL character")
+    return text
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False
+
+
+def _type_name(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "a number"
+    return names.get(type(value), type(value).__name__)
+
+
+def csv_value(text: str) -> Any:
+    """A CSV cell as JSON: integers, decimals and true/false become typed; the rest stays text.
+
+    Numbers with leading zeros ("007", zip codes) stay text because the zeros mean something.
+    """
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if _INTEGER.fullmatch(text):
+        return int(text)
+    if _NUMBER.fullmatch(text):
+        number = float(text)
+        return number if math.isfinite(number) else text
+    return text
+
+
+def _csv_object(record: dict[str, str], skip: tuple[str, ...], key: str) -> dict[str, Any]:
+    """Columns other than `skip` as a JSON object; a `props`/`traits` column holds JSON itself."""
+    out: dict[str, Any] = {}
+    embedded = record.get(key)
+    if embedded:
+        parsed = _parse_json(embedded)
+        if isinstance(parsed, BadRow) or not isinstance(parsed, dict):
+            raise BadRow(f"the {key} column must hold a JSON object")
+        out.update(parsed)
+    for column, value in record.items():
+        if column not in skip and column != key and value != "":
+            out[column] = csv_value(value)
+    return out
+
+
+def event_values(record: Any, fmt: Format) -> tuple[Any, ...]:
+    """(user_id, name, ts or None, props JSON) from one parsed record, or BadRow."""
+    if isinstance(record, BadRow):
+        raise record
+    if not isinstance(record, dict):
+        raise BadRow(f"each line must be a JSON object, not {_type_name(record)}")
+    user_id = _text_field(record, "user_id")
+    name = _text_field(record, "name")
+    ts = parse_ts(record.get("ts"))
+    if fmt == "csv":
+        props: Any = _csv_object(record, ("user_id", "name", "ts"), "props")
+    else:
+        props = record.get("props")
+    return user_id, name, ts, _json_object(props, "props")
+
+
+def profile_values(record: Any, fmt: Format) -> tuple[str, dict[str, Any]]:
+    if isinstance(record, BadRow):
+        raise record
+    if not isinstance(record, dict):
+        raise BadRow(f"each line must be a JSON object, not {_type_name(record)}")
+    user_id = _text_field(record, "user_id")
+    traits = _csv_object(record, ("user_id",), "traits") if fmt == "csv" else record.get("traits")
+    _json_object(traits, "traits")
+    return user_id, traits or {}
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+class _RejectSink:
+    """Writes rejects to the file (opened on the first one) and to segql.rejects."""
+
+    def __init__(self, source: str, path: Path, result: IngestResult) -> None:
+        self.source, self.path, self.result = source, path, result
+        self.file: IO[str] | None = None
+
+    def add(self, conn: psycopg.Connection, rejects: list[Reject]) -> None:
+        if not rejects:
+            return
+        if self.file is None:
+            self.file = self.path.open("w", encoding="utf-8")
+            self.result.rejects_path = self.path
+        for reject in rejects:
+            record = {"line": reject.line, "reason": reject.reason, "raw": reject.raw}
+            self.file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.file.flush()
+        params = [
+            {"source": self.source, "line": r.line, "reason": r.reason, "raw": _db_safe(r.raw)}
+            for r in rejects
+        ]
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany(query("insert_reject"), params)
+        self.result.rejected += len(rejects)
+        room = 20 - len(self.result.reject_samples)
+        self.result.reject_samples.extend(rejects[: max(room, 0)])
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _db_safe(raw: str) -> str:
+    return raw.replace("\x00", "\\u0000")
+
+
+def _is_row_error(exc: psycopg.Error) -> bool:
+    return bool(exc.sqlstate) and str(exc.sqlstate)[:2] in _ROW_ERROR_CLASSES
+
+
+def _server_reason(exc: psycopg.Error) -> str:
+    message = exc.diag.message_primary or str(exc).strip().splitlines()[0]
+    return f"refused by the database: {message}"
+
+
+class _Loader:
+    """Loads batches; on a row-level server error, bisects the batch to find the bad rows."""
+
+    def __init__(self, conn: psycopg.Connection, kind: Kind, sink: _RejectSink) -> None:
+        self.conn, self.kind, self.sink = conn, kind, sink
+
+    def load(self, rows: list[_Row]) -> int:
+        if not rows:
+            return 0
+        try:
+            with self.conn.transaction():
+                self._copy(rows)
+            return len(rows)
+        except psycopg.Error as exc:
+            if self.conn.closed or not _is_row_error(exc):
+                raise
+            if len(rows) == 1:
+                self.sink.add(self.conn, [Reject(rows[0].line, _server_reason(exc), rows[0].raw)])
+                return 0
+            middle = len(rows) // 2
+            return self.load(rows[:middle]) + self.load(rows[middle:])
+
+    def _copy(self, rows: list[_Row]) -> None:
+        if self.kind == "profiles":
+            self._copy_profiles(rows)
+        else:
+            self._copy_events(rows)
+
+    def _copy_events(self, rows: list[_Row]) -> None:
+        # Rows without ts get the clock's value; inside this transaction it equals the
+        # column default, and it keeps COPY to one column list.
+        now: datetime | None = None
+        if any(row.values[2] is None for row in rows):
+            fetched = self.conn.execute("SELECT segql.now()").fetchone()
+            now = fetched[0] if fetched else None
+        with self.conn.cursor() as cur, cur.copy(query("copy_events_with_ts")) as copy:
+            for row in rows:
+                user_id, name, ts, props = row.values
+                copy.write_row((user_id, name, ts or now, props))
+
+    def _copy_profiles(self, rows: list[_Row]) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(query("create_profiles_stage"))
+            with cur.copy(query("copy_profiles_stage")) as copy:
+                for user_id, traits in _fold_profiles(rows).items():
+                    copy.write_row((user_id, json.dumps(traits, ensure_ascii=False)))
+            cur.execute(query("merge_profiles_stage"))
+
+
+def _fold_profiles(rows: list[_Row]) -> dict[str, dict[str, Any]]:
+    """One traits object per user, later lines winning, as if each line were merged in order."""
+    folded: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        user_id, traits = row.values
+        folded.setdefault(user_id, {}).update(traits)
+    return folded
+
+
+def _rows(source: _Source, kind: Kind, fmt: Format, rejects: list[Reject]) -> Iterator[_Row]:
+    records = source.csv_records() if fmt == "csv" else source.json_records()
+    to_values = profile_values if kind == "profiles" else event_values
+    for line, raw, record in records:
+        try:
+            yield _Row(line, raw, to_values(record, fmt))
+        except BadRow as exc:
+            rejects.append(Reject(line, str(exc), raw))
+
+
+def _batches(rows: Iterable[_Row], size: int) -> Iterator[list[_Row]]:
+    batch: list[_Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def default_rejects_path(path: Path) -> Path:
+    return path.with_name(path.name + ".rejects.jsonl")
+
+
+def ingest(
+    conn: psycopg.Connection,
+    path: Path | str,
+    *,
+    kind: Kind = "events",
+    fmt: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    rejects_path: Path | str | None = None,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Load a file of events or profiles; see `ingest_events` and `ingest_profiles`."""
+    path = Path(path)
+    if batch_size < 1:
+        raise IngestError("--batch-size must be at least 1")
+    file_format = detect_format(path, fmt)
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        # Inside an open transaction every batch would become a savepoint of it, and a large
+        # load would turn into the one giant transaction batching exists to avoid.
+        raise IngestError("ingest needs a connection outside a transaction: commit first")
+    result = IngestResult(source=str(path), kind=kind)
+    sink = _RejectSink(str(path), Path(rejects_path or default_rejects_path(path)), result)
+    source = _Source(path)
+    started = time.perf_counter()
+    try:
+        loader = _Loader(conn, kind, sink)
+        pending: list[Reject] = []
+        for batch in _batches(_rows(source, kind, file_format, pending), batch_size):
+            result.loaded += loader.load(batch)
+            sink.add(conn, pending)
+            pending.clear()
+            if progress:
+                progress(source.position(), result.loaded, result.rejected)
+        sink.add(conn, pending)
+    finally:
+        source.close()
+        sink.close()
+        result.seconds = time.perf_counter() - started
+    if progress:
+        progress(source.size, result.loaded, result.rejected)
+    return result
+
+
+def ingest_events(conn: psycopg.Connection, path: Path | str, **options: Any) -> IngestResult:
+    """Load events (`user_id`, `name`, `ts`, `props`) from JSON lines or CSV into segql.events.
+
+    Options: fmt ("jsonl"/"csv", else from the extension), batch_size, rejects_path (default
+    FILE.rejects.jsonl), progress (called after each batch with bytes read, loaded, rejected).
+    The connection must not be in autocommit mode; each batch commits on its own.
+    """
+    return ingest(conn, path, kind="events", **options)
+
+
+def ingest_profiles(conn: psycopg.Connection, path: Path | str, **options: Any) -> IngestResult:
+    """Merge profiles (`user_id`, `traits`) into segql.profiles: traits = old || new."""
+    return ingest(conn, path, kind="profiles", **options)
