@@ -1,0 +1,87 @@
+"""The synthetic shop's events, rendered once per run into COPY text and replayed from a file.
+
+Generating events costs Python time; doing it while timing COPY would measure the generator on a
+small machine as much as the database. So the events are rendered before any clock starts, to a
+file of COPY text cut into batches, and every side of a comparison replays the very same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from pathlib import Path
+
+import psycopg
+
+from benchmarks.harness import Context
+from segql import synth
+
+# A fixed end keeps runs comparable: the same seed gives the same bytes on every machine.
+END = datetime(2025, 6, 1, tzinfo=UTC)
+DAYS = 30
+COPY_EVENTS = "COPY segql.events (user_id, name, ts, props) FROM STDIN"
+
+
+@dataclass(frozen=True)
+class EventBatches:
+    path: Path
+    batches: list[tuple[int, int]]  # (offset, length) of each batch in the file
+    events: int
+
+    def chunks(self) -> Iterator[bytes]:
+        with self.path.open("rb") as f:
+            for offset, length in self.batches:
+                f.seek(offset)
+                yield f.read(length)
+
+
+def event_batches(ctx: Context) -> EventBatches:
+    """The run's events as COPY batches, rendered on first use and shared by every scenario."""
+    cached = ctx.cached("event_batches")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    scale = ctx.scale
+    ctx.log(f"rendering {scale.events:,} events for {scale.users:,} users")
+    rows = synth.event_rows(scale.events, scale.users, ctx.seed, END - timedelta(days=DAYS), END)
+    path = ctx.workdir / "events.copy"
+    batches = []
+    with path.open("wb") as out:
+        while batch := list(islice(rows, scale.batch_size)):
+            data = "".join(map(synth.copy_line, batch)).encode()
+            batches.append((out.tell(), len(data)))
+            out.write(data)
+    return ctx.remember("event_batches", EventBatches(path, batches, scale.events))  # type: ignore[no-any-return]
+
+
+def copy_batches(
+    conn: psycopg.Connection, data: EventBatches, on_batch: Callable[[], None] | None = None
+) -> int:
+    """COPY every batch, one transaction each, so statement triggers run once per batch."""
+    for chunk in data.chunks():
+        with conn.cursor() as cur, cur.copy(COPY_EVENTS) as copy:
+            copy.write(chunk)
+        conn.commit()
+        if on_batch:
+            on_batch()
+    return data.events
+
+
+def load_profiles(url: str, ctx: Context) -> int:
+    """Profiles for every user, so trait conditions (plan, city) have something to match."""
+    with psycopg.connect(url) as conn:
+        return synth.copy_profiles(conn, synth.generate_profiles(ctx.scale.users, ctx.seed, END))
+
+
+def user_ids(ctx: Context) -> list[str]:
+    return [synth.user_id(i) for i in range(ctx.scale.users)]
+
+
+def checkpoint(conn: psycopg.Connection) -> None:
+    """Flush dirty pages first, so a measurement does not pay for the setup's writes."""
+    # A role without pg_checkpoint measures with whatever the server has pending.
+    with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+        conn.execute("CHECKPOINT")
+    conn.commit()

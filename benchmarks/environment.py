@@ -1,0 +1,65 @@
+"""The machine and the server a run measured, recorded beside the figures."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from segql import db
+
+SETTINGS = (
+    "shared_buffers",
+    "synchronous_commit",
+    "fsync",
+    "work_mem",
+    "max_connections",
+    "wal_level",
+    "max_wal_size",
+    "checkpoint_timeout",
+)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "memory_gib": round(_memory_bytes() / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def postgres(url: str) -> dict[str, Any]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        version = conn.execute("SHOW server_version").fetchone()
+        settings = {name: _show(conn, name) for name in SETTINGS}
+    return {
+        "version": version[0] if version else "?",
+        "server": "embedded" if db.is_embedded(url) else "external",
+        "settings": settings,
+    }
+
+
+def _show(conn: psycopg.Connection, name: str) -> str:
+    row = conn.execute("SELECT current_setting(%s, true)", (name,)).fetchone()
+    return str(row[0]) if row and row[0] is not None else "?"
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def _cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "?"
