@@ -503,7 +503,7 @@ def _copy_field(value: str) -> str:
     return value
 
 
-def _row_line(row: Sequence[str]) -> str:
+def copy_line(row: Sequence[str]) -> str:
     return "\t".join(map(_copy_field, row)) + "\n"
 
 
@@ -538,7 +538,7 @@ def copy_event_rows(
     total = 0
     while batch := list(islice(rows, batch_size)):
         with conn.cursor() as cur, cur.copy(_COPY_EVENTS) as copy:
-            copy.write("".join(map(_row_line, batch)))
+            copy.write("".join(map(copy_line, batch)))
         conn.commit()
         total += len(batch)
         if on_batch:
@@ -581,4 +581,4 @@ def copy_profiles(
 
 
 def _profile_line(profile: dict) -> str:
-    return _row_line((str(profile["user_id"]), _json(profile["traits"])))
+    return copy_line((str(profile["user_id"]), _json(profile["traits"])))

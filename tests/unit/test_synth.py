@@ -155,7 +155,7 @@ def test_live_events_are_stamped_by_the_given_clock() -> None:
 
 
 def test_copy_lines_escape_what_copy_text_format_reserves() -> None:
-    line = synth._row_line(("a\tb", "back\\slash", "new\nline", "{}"))
+    line = synth.copy_line(("a\tb", "back\\slash", "new\nline", "{}"))
     assert line == "a\\tb\tback\\\\slash\tnew\\nline\t{}\n"
     row = synth._event_row({"user_id": "u", "name": "n", "ts": "t", "props": {"q": 'say "hi"'}})
     assert json.loads(row[3]) == {"q": 'say "hi"'}
