@@ -22,6 +22,19 @@ EXPECTED_SCHEMA: dict[str, list[str]] = {
     "segql.profiles": ["user_id", "traits", "updated_at"],
     "segql.rejects": ["id", "source", "line", "reason", "raw", "rejected_at"],
     "segql.alembic_version": ["version_num"],
+    "segql.users": ["user_id", "first_seen"],
+    "segql.segments": ["name", "version", "definition", "comment", "source", "depends_on",
+                       "full_query", "deployed_at"],
+    "segql.segment_versions": ["name", "version", "definition", "comment", "compiled",
+                               "deployed_at"],
+    "segql.deploys": ["id", "deployed_at", "segments", "created", "changed", "dropped", "program"],
+    "segql.features": ["id", "key", "spec", "created_at"],
+    "segql.feature_state": ["feature_id", "user_id", "cnt", "vcnt", "sum", "min", "max",
+                            "first_ts", "last_ts"],
+    "segql.members": ["segment", "user_id", "since"],
+    "segql.changes": ["seq", "segment", "user_id", "kind", "at", "cause", "version", "xid",
+                      "recorded_at"],
+    "segql.timers": ["segment", "user_id", "due_at"],
 }
 
 

@@ -158,6 +158,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT make_interval(secs => extract(epoch FROM a - b))
 $$;
 
+-- Replaced by every deploy; until the first one there is nothing to tick.
+CREATE FUNCTION segql.tick(p_limit integer DEFAULT 100000) RETURNS integer
+LANGUAGE sql AS $$ SELECT 0 $$;
+
 -- When does "f(now) op 0" next change truth, given f's value now and the sign k of now() in f?
 -- f is linear in now with slope k, so its zero is at now - k*f; a strict comparison flips one
 -- microsecond (the clock's resolution) after that instant, a non-strict one at it.

@@ -1,0 +1,182 @@
+"""Segment commands: compile, deploy, list, members, drop; and the clock: clock, tick."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+from segql import deploy as deploy_api
+from segql import run
+from segql.commands import state
+
+clock_app = typer.Typer(help="Pin, move or release the database clock (segql.now()).",
+                        no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compile")(compile_)
+    app.command("deploy")(deploy)
+    app.command("list")(list_)
+    app.command("members")(members)
+    app.command("drop")(drop)
+    app.command("tick")(tick)
+    app.add_typer(clock_app, name="clock")
+
+
+FILES = typer.Argument(..., help="Segment definition files (.sql).", exists=True, dir_okay=False)
+
+
+def compile_(ctx: typer.Context, files: list[Path] = FILES,
+             prune: bool = typer.Option(False, "--prune", help="Compile as deploy --prune would.")
+             ) -> None:
+    """Print the exact SQL that `segql deploy` would run for these files (changes nothing)."""
+    statements = deploy_api.load_files(files)
+    with state(ctx).connect() as conn:
+        result = deploy_api.compile_sql(conn, statements, prune=prune)
+    if result.nothing_to_do:
+        typer.echo("-- nothing to deploy: every segment is unchanged")
+        return
+    typer.echo(result.script)
+
+
+def deploy(
+    ctx: typer.Context,
+    files: list[Path] = FILES,
+    prune: bool = typer.Option(False, "--prune",
+                               help="Drop deployed segments that are not in these files."),
+) -> None:
+    """Deploy segments atomically: new ones are backfilled, changed ones get a new version."""
+    statements = deploy_api.load_files(files)
+    with state(ctx).connect() as conn, _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def report(name: str, done: int, total: int) -> None:
+            if progress is None:
+                return
+            if name not in tasks:
+                tasks[name] = progress.add_task(f"backfill {name}", total=max(total, 1))
+            progress.update(tasks[name], completed=done)
+
+        result = deploy_api.deploy(conn, statements, prune=prune, progress=report)
+    if result.nothing_to_do:
+        typer.echo("Nothing to deploy: every segment is unchanged.")
+        return
+    for label, names in (("created", result.created), ("changed", result.changed),
+                         ("unchanged", result.unchanged), ("dropped", result.dropped)):
+        if names:
+            typer.echo(f"{label}: {', '.join(names)}")
+    typer.echo(f"Deploy {result.deploy_id} done.")
+
+
+def list_(ctx: typer.Context,
+          as_json: bool = typer.Option(False, "--json", help="One JSON object per segment.")) -> None:
+    """List deployed segments with their live size, version and deploy time."""
+    with state(ctx).connect() as conn:
+        segments = deploy_api.list_segments(conn)
+    if as_json:
+        typer.echo(json.dumps([s.as_json() for s in segments], indent=2))
+        return
+    if not segments:
+        typer.echo("No segments deployed. Deploy some with `segql deploy FILE.sql`.")
+        return
+    width = max(len(s.name) for s in segments)
+    typer.echo(f"{'NAME':<{width}}  {'SIZE':>8}  {'VERSION':>7}  DEPLOYED AT")
+    for s in segments:
+        typer.echo(f"{s.name:<{width}}  {s.size:>8}  {s.version:>7}  "
+                   f"{s.deployed_at.isoformat(timespec='seconds')}")
+
+
+def members(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Segment name."),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines: user_id, since."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV with a header: user_id,since."),
+) -> None:
+    """Print the users in a segment now, with when they entered."""
+    with state(ctx).connect() as conn:
+        rows = deploy_api.members(conn, name.lower())
+    _print_members(rows, as_json, as_csv)
+
+
+def _print_members(rows: list[tuple[str, datetime]], as_json: bool, as_csv: bool) -> None:
+    if as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["user_id", "since"])
+        for user, since in rows:
+            writer.writerow([user, since.isoformat()])
+        return
+    for user, since in rows:
+        if as_json:
+            typer.echo(json.dumps({"user_id": user, "since": since.isoformat()}))
+        else:
+            typer.echo(f"{user}\t{since.isoformat()}")
+
+
+def drop(ctx: typer.Context, name: str = typer.Argument(..., help="Segment name.")) -> None:
+    """Drop a deployed segment: its members exit (cause 'drop') and its objects are removed."""
+    with state(ctx).connect() as conn:
+        result = deploy_api.deploy(conn, [], drop=[name.lower()])
+    typer.echo(f"dropped: {', '.join(result.dropped)}")
+
+
+def tick(ctx: typer.Context,
+         batch: int = typer.Option(10000, "--batch", min=1, help="Timers per transaction.")
+         ) -> None:
+    """Process every timer due at the current clock, then exit."""
+    with state(ctx).connect() as conn:
+        done = run.tick(conn, batch)
+    typer.echo(f"processed {done} timer(s)")
+
+
+@clock_app.command("set")
+def clock_set(
+    ctx: typer.Context,
+    ts: str = typer.Argument(..., help="ISO 8601 timestamp, e.g. 2026-01-31T12:00:00Z."),
+    no_tick: bool = typer.Option(False, "--no-tick",
+                                 help="Do not process the timers that fall due."),
+) -> None:
+    """Pin segql.now() to TS (tests, demos, replays); timers that fall due are processed."""
+    with state(ctx).connect() as conn:
+        pinned = run.clock_set(conn, ts)
+        done = 0 if no_tick else run.tick(conn)
+    typer.echo(f"clock pinned at {pinned.isoformat()}; processed {done} timer(s)")
+
+
+@clock_app.command("reset")
+def clock_reset(ctx: typer.Context) -> None:
+    """Unpin the clock: segql.now() follows the database's now() again."""
+    with state(ctx).connect() as conn:
+        run.clock_reset(conn)
+        done = run.tick(conn)
+    typer.echo(f"clock follows the database again; processed {done} timer(s)")
+
+
+@clock_app.command("show")
+def clock_show(ctx: typer.Context) -> None:
+    """Print segql.now() and whether it is pinned."""
+    with state(ctx).connect() as conn:
+        now, pinned = run.clock(conn)
+    typer.echo(f"{now.isoformat()} ({'pinned' if pinned else 'database clock'})")
+
+
+class _NoProgress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _progress() -> Progress | _NoProgress:
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return _NoProgress()
+    return Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                    TimeRemainingColumn(), console=console, transient=True)
