@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     scale = SCALES[args.scale]
     started_at, started = datetime.now(UTC).isoformat(timespec="seconds"), time.perf_counter()
     print(f"segql benchmarks, scale {scale.name}, server {db.mask_password(url)}", flush=True)
+    machine = environment.machine()
     with tempfile.TemporaryDirectory(prefix="segql-bench-") as workdir:
         ctx = Context(url, scale, Path(workdir), seed=args.seed)
         try:
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": started_at,
         "seconds": time.perf_counter() - started,
         "scale": scale,
-        "machine": environment.machine(),
+        "machine": machine,
         "postgres": environment.postgres(url),
     }
     md, js = report.write(args.out, results, run)

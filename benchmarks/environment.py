@@ -30,6 +30,8 @@ def machine() -> dict[str, Any]:
         "memory_gib": round(_memory_bytes() / 2**30, 1),
         "platform": platform.platform(),
         "python": platform.python_version(),
+        # Other work on the machine skews every figure; the load average shows whether there was.
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 

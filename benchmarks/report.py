@@ -60,6 +60,7 @@ def markdown(results: list[Result], run: dict[str, Any]) -> str:
             "",
             f"- {machine['cpus']} CPUs ({machine['cpu_model']}), {machine['memory_gib']} GiB",
             f"- {machine['platform']}, Python {machine['python']}",
+            f"- load average when the run started: {machine['load_average']}",
             "",
             "## PostgreSQL",
             "",

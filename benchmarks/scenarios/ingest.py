@@ -54,4 +54,6 @@ def _rows_per_second(
             data.checkpoint(conn)
             started = time.perf_counter()
             rows = data.copy_batches(conn, batches)
-            return rows / (time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+    ctx.log(f"{label}: {rows:,} rows in {elapsed:.2f} s")
+    return rows / elapsed
