@@ -23,19 +23,21 @@ from segql import synth
 END = datetime(2025, 6, 1, tzinfo=UTC)
 DAYS = 30
 COPY_EVENTS = "COPY segql.events (user_id, name, ts, props) FROM STDIN"
+PIN_CLOCK = "UPDATE segql.clock SET pinned_at = %s"
 
 
 @dataclass(frozen=True)
 class EventBatches:
     path: Path
-    batches: list[tuple[int, int]]  # (offset, length) of each batch in the file
+    batches: list[tuple[int, int, str]]  # (offset, length, latest ts) of each batch in the file
     events: int
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self) -> Iterator[tuple[bytes, str]]:
+        """Each batch's COPY text with the latest timestamp in it."""
         with self.path.open("rb") as f:
-            for offset, length in self.batches:
+            for offset, length, latest in self.batches:
                 f.seek(offset)
-                yield f.read(length)
+                yield f.read(length), latest
 
 
 def event_batches(ctx: Context) -> EventBatches:
@@ -51,7 +53,8 @@ def event_batches(ctx: Context) -> EventBatches:
     with path.open("wb") as out:
         while batch := list(islice(rows, scale.batch_size)):
             data = "".join(map(synth.copy_line, batch)).encode()
-            batches.append((out.tell(), len(data)))
+            # Same format, same zone: the greatest string is the latest time.
+            batches.append((out.tell(), len(data), max(row[2] for row in batch)))
             out.write(data)
     return ctx.remember("event_batches", EventBatches(path, batches, scale.events))  # type: ignore[no-any-return]
 
@@ -59,8 +62,14 @@ def event_batches(ctx: Context) -> EventBatches:
 def copy_batches(
     conn: psycopg.Connection, data: EventBatches, on_batch: Callable[[], None] | None = None
 ) -> int:
-    """COPY every batch, one transaction each, so statement triggers run once per batch."""
-    for chunk in data.chunks():
+    """COPY every batch, one transaction each, so statement triggers run once per batch.
+
+    segql's clock is pinned to each batch's latest event first, as if the events were arriving
+    live: windows then hold what they would hold in production, rather than having long expired
+    (a real clock) or not begun (a clock at the end of the stream).
+    """
+    for chunk, latest in data.chunks():
+        conn.execute(PIN_CLOCK, (latest,))
         with conn.cursor() as cur, cur.copy(COPY_EVENTS) as copy:
             copy.write(chunk)
         conn.commit()

@@ -4,17 +4,17 @@ The definitions are the brief's examples with their thresholds and windows varie
 read N different features over the synthetic shop's events and traits, and the segql side of a
 measurement does the work a real deployment would.
 
-Deploying goes through `segql.deploy.deploy_files(conn, paths)`. Until the compiler provides it,
-`deploy_segments` raises `CompilerUnavailable` and the scenarios report their segql side as
-skipped, while still measuring the baseline.
+Deploying goes through `segql.deploy.deploy(conn, segql.parse.parse_text(text, origin))`, the
+same path as `segql deploy FILE`. Where segql has no compiler (an old checkout), deploying
+raises `CompilerUnavailable` and the scenarios report their segql side as skipped, while still
+measuring the baseline.
 """
 
 from __future__ import annotations
 
 import importlib
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -41,7 +41,7 @@ def _big_spender(i: int) -> str:
     return f"event_sum('purchase', 'amount') > {50 * (1 + i % 8)}"
 
 
-def _premium_in_city(i: int) -> str:
+def _plan_in_city(i: int) -> str:
     plan = synth.PLANS[1 + i % 2]
     city = synth.CITIES[i % len(synth.CITIES)][0].replace("'", "''")
     return f"plan = '{plan}' AND city = '{city}'"
@@ -58,7 +58,7 @@ def _lapsed_buyer(i: int) -> str:
 KINDS: tuple[tuple[str, Callable[[int], str]], ...] = (
     ("browsed_not_bought", _browsed_not_bought),
     ("big_spender", _big_spender),
-    ("premium_city", _premium_in_city),
+    ("plan_city", _plan_in_city),
     ("recent_cart", _recent_cart),
     ("lapsed_buyer", _lapsed_buyer),
 )
@@ -82,7 +82,7 @@ def latency_definition() -> str:
 def availability() -> str | None:
     """None when segments can be deployed, else the reason to print in the segql column."""
     try:
-        _deploy_files()
+        _api()
     except CompilerUnavailable:
         return SKIPPED
     return None
@@ -95,21 +95,22 @@ def deploy_segments(url: str, n: int) -> None:
 
 
 def deploy_text(url: str, text: str) -> None:
-    deploy_files = _deploy_files()
-    with tempfile.TemporaryDirectory(prefix="segql-bench-") as folder:
-        path = Path(folder) / "segments.sql"
-        path.write_text(text, encoding="utf-8")
-        with psycopg.connect(url) as conn:
-            deploy_files(conn, [path])
-            conn.commit()
+    """Deploy CREATE SEGMENT statements exactly as `segql deploy FILE` would, then commit."""
+    deploy, parse_text = _api()
+    with psycopg.connect(url) as conn:
+        deploy(conn, parse_text(text, "<benchmark segments>"))
+        conn.commit()
 
 
-def _deploy_files() -> Callable[[psycopg.Connection, list[Path]], object]:
+def _api() -> tuple[Callable[..., object], Callable[[str, str], list[Any]]]:
+    """segql's deploy entry point and parser; CompilerUnavailable while either is missing."""
     try:
-        module = importlib.import_module("segql.deploy")
+        deploy_module = importlib.import_module("segql.deploy")
+        parse_module = importlib.import_module("segql.parse")
     except ImportError as exc:
         raise CompilerUnavailable(str(exc)) from None
-    deploy_files = getattr(module, "deploy_files", None)
-    if not callable(deploy_files):
-        raise CompilerUnavailable("segql.deploy has no deploy_files(conn, paths)")
-    return deploy_files  # type: ignore[no-any-return]
+    deploy = getattr(deploy_module, "deploy", None)
+    parse_text = getattr(parse_module, "parse_text", None)
+    if not (callable(deploy) and callable(parse_text)):
+        raise CompilerUnavailable("segql.deploy.deploy or segql.parse.parse_text is missing")
+    return deploy, parse_text
