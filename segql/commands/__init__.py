@@ -28,6 +28,7 @@ MODULES: list[str] = [
     "segql.commands.base",
     "segql.commands.compiler",
     "segql.commands.synth",
+    "segql.commands.worker",
 ]
 
 
