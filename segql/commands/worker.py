@@ -1,0 +1,84 @@
+"""`segql worker`: apply timers at their due time, or hand the tick to pg_cron."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from segql import worker as worker_api
+from segql.commands import state
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)
+
+
+def worker(
+    ctx: typer.Context,
+    batch: int = typer.Option(
+        10_000,
+        "--batch",
+        envvar="SEGQL_WORKER_BATCH",
+        min=1,
+        help="Timers applied per transaction (about: one due instant is never split).",
+    ),
+    quiet: bool = typer.Option(
+        False,
+        "--quiet",
+        "-q",
+        envvar="SEGQL_WORKER_QUIET",
+        help="Log only problems, not a line per tick.",
+    ),
+    max_sleep: float = typer.Option(
+        worker_api.MAX_SLEEP,
+        "--max-sleep",
+        envvar="SEGQL_WORKER_MAX_SLEEP",
+        min=0.1,
+        help="Longest sleep in seconds; waking this often checks that the database is there.",
+    ),
+    install_cron: bool = typer.Option(
+        False,
+        "--install-cron",
+        help="Instead of running, schedule SELECT segql.tick() every second with pg_cron "
+        "(needs pg_cron 1.5+ in shared_preload_libraries) and exit.",
+    ),
+) -> None:
+    """Run the timer worker until SIGTERM or Ctrl-C.
+
+    Windows closing, "days since" thresholds and every other time-driven change are applied at
+    their exact due time, logged with cause 'time' and announced on channel `segql`. Run one (or
+    more: they share the work) next to the database.
+    """
+    st = state(ctx)
+    st.ensure_schema()
+    if install_cron:
+        _install_cron(st.url)
+        return
+    _log_to_stderr(logging.DEBUG if st.debug else logging.WARNING if quiet else logging.INFO)
+    with worker_api.StopEvent() as stop, worker_api.stop_on_signals(stop):
+        worker_api.run_worker(st.url, stop_event=stop, batch=batch, max_sleep=max_sleep)
+
+
+def _install_cron(url: str) -> None:
+    job = worker_api.install_cron(url)
+    where = "" if job.cron_database == job.database else f" (kept in {job.cron_database})"
+    typer.echo(
+        f"pg_cron job '{job.name}' (id {job.job_id}){where} runs "
+        f"`{worker_api.CRON_COMMAND}` every second in database {job.database}."
+    )
+    typer.echo(
+        "Timers are applied within about a second of their due time; `segql worker` applies "
+        "them at the exact due time. pg_cron records every run in cron.job_run_details "
+        "(86,400 rows a day): set cron.log_run = off or purge that table regularly."
+    )
+
+
+def _log_to_stderr(level: int) -> None:
+    logger = logging.getLogger(worker_api.log.name)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
