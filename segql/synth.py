@@ -434,7 +434,9 @@ def _aware(moment: datetime) -> datetime:
 _json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
-def write_events_jsonl(out: TextIO, rows: Iterable[Row]) -> int:
+def write_events_jsonl(
+    out: TextIO, rows: Iterable[Row], on_batch: Callable[[int], None] | None = None
+) -> int:
     """Write `event_rows` output as JSON lines (`segql ingest` format); returns the count.
 
     The rows come from this module, whose ids, names and timestamps need no JSON escaping.
@@ -448,6 +450,8 @@ def write_events_jsonl(out: TextIO, rows: Iterable[Row]) -> int:
             )
         )
         count += len(chunk)
+        if on_batch:
+            on_batch(len(chunk))
     return count
 
 
@@ -474,23 +478,8 @@ def write_jsonl(
         n_profiles = write_profiles_jsonl(out, generate_profiles(n_users, seed, end))
     rows = event_rows(n_events, n_users, seed, start, end)
     with (directory / "events.jsonl").open("w", encoding="utf-8") as out:
-        n = write_events_jsonl(out, _counted(rows, on_batch) if on_batch else rows)
+        n = write_events_jsonl(out, rows, on_batch)
     return n, n_profiles
-
-
-def _counted(
-    rows: Iterable[Row], on_batch: Callable[[int], None], every: int = 10_000
-) -> Iterator[Row]:
-    """Pass rows through, reporting progress every `every` rows (and the remainder at the end)."""
-    pending = 0
-    for row in rows:
-        yield row
-        pending += 1
-        if pending == every:
-            on_batch(pending)
-            pending = 0
-    if pending:
-        on_batch(pending)
 
 
 # COPY's text format gives these characters a meaning, so a value that holds them is escaped.
