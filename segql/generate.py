@@ -155,7 +155,8 @@ def full_query(seg: SegmentPlan) -> str:
                 joins.append(lateral(aliases[key], key, due=False))
 
     def inline(node: ir.InSegment) -> str:
-        return render(by_name[node.name].condition)
+        # Membership is never unknown: a NULL condition means "not a member".
+        return f"coalesce({render(by_name[node.name].condition)}, false)"
 
     render = Renderer(lambda a: agg_value(a, aliases[FeatureKey.of(a)]), inline)
     return template("full.sql.j2", joins=joins, predicate=render(seg.segment.condition))
