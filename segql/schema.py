@@ -67,6 +67,20 @@ EXPECTED_SCHEMA: dict[str, list[str]] = {
         "recorded_at",
     ],
     "segql.timers": ["segment", "user_id", "due_at"],
+    "segql.consumers": [
+        "name",
+        "segments",
+        "base",
+        "floor_seq",
+        "batch",
+        "batch_tx",
+        "batch_seq",
+        "last_seq",
+        "acked_at",
+        "created_at",
+        "updated_at",
+    ],
+    "segql.log_prunes": ["id", "pruned_at", "cutoff", "deleted", "forced"],
 }
 
 

@@ -1,0 +1,179 @@
+-- Named statements of the change feed (segql/feed.py) and the change-log readers
+-- (segql/history.py), loaded by name through segql.sqlfiles.query(name, "feed.sql").
+-- Values are always bind parameters; nothing is formatted into this text.
+
+-- name: current_snapshot
+SELECT pg_current_snapshot()::text;
+
+-- name: batch_transactions
+-- The transactions of one batch: visible in the batch snapshot and not acknowledged by the base
+-- (visible in the base snapshot, or wholly at or below the floor seq). Ordered by each
+-- transaction's last seq, which is taken shortly before it commits. The xid range only lets the
+-- changes_xid index skip what the two snapshots decide anyway.
+SELECT xid::text AS xid, max(seq) AS last,
+       count(*) FILTER (WHERE seq > coalesce(%(floor)s, 0)
+                          AND (%(segments)s::text[] IS NULL OR segment = ANY(%(segments)s::text[])))
+           AS matching
+FROM segql.changes
+WHERE xid >= pg_snapshot_xmin(%(base)s::pg_snapshot)
+  AND xid < pg_snapshot_xmax(%(batch)s::pg_snapshot)
+  AND pg_visible_in_snapshot(xid, %(batch)s::pg_snapshot)
+  AND NOT pg_visible_in_snapshot(xid, %(base)s::pg_snapshot)
+GROUP BY xid
+ORDER BY last;
+
+-- name: batch_changes
+-- The next page of a batch after position (tx, seq), for the given transactions of the batch.
+SELECT c.seq, c.segment, c.user_id, c.kind, c.at, c.cause, c.version, t.last AS tx
+FROM unnest(%(xids)s::text[]::xid8[], %(lasts)s::bigint[]) AS t(xid, last)
+JOIN segql.changes c ON c.xid = t.xid
+WHERE (t.last, c.seq) > (%(tx)s, %(seq)s)
+  AND c.seq > coalesce(%(floor)s, 0)
+  AND (%(segments)s::text[] IS NULL OR c.segment = ANY(%(segments)s::text[]))
+ORDER BY t.last, c.seq
+LIMIT %(limit)s;
+
+-- name: lock_consumer
+-- One process per consumer name: two readers of one cursor would deliver everything twice.
+SELECT pg_try_advisory_lock(hashtextextended('segql.consumer:' || %(name)s, 0));
+
+-- name: consumer_cursor
+SELECT base::text, floor_seq, batch::text, batch_tx, batch_seq, segments
+FROM segql.consumers
+WHERE name = %(name)s;
+
+-- name: create_consumer
+INSERT INTO segql.consumers (name, base, floor_seq, segments)
+VALUES (%(name)s, %(base)s::pg_snapshot, %(floor)s, %(segments)s::text[])
+ON CONFLICT (name) DO UPDATE
+  SET base = excluded.base, floor_seq = excluded.floor_seq, segments = excluded.segments,
+      batch = NULL, batch_tx = NULL, batch_seq = NULL, updated_at = now();
+
+-- name: save_cursor
+UPDATE segql.consumers
+SET base = %(base)s::pg_snapshot, floor_seq = %(floor)s, batch = %(batch)s::pg_snapshot,
+    batch_tx = %(tx)s, batch_seq = %(seq)s,
+    last_seq = coalesce(%(last_seq)s, last_seq),
+    acked_at = CASE WHEN %(last_seq)s::bigint IS NULL THEN acked_at ELSE now() END,
+    updated_at = now()
+WHERE name = %(name)s;
+
+-- name: list_consumers
+-- Pending: changes not yet acknowledged (those of the batch in progress count as pending).
+SELECT k.name, k.segments, k.last_seq, k.acked_at, k.updated_at,
+       (SELECT count(*) FROM segql.changes c
+        WHERE c.xid >= pg_snapshot_xmin(k.base)
+          AND NOT pg_visible_in_snapshot(c.xid, k.base)
+          AND c.seq > coalesce(k.floor_seq, 0)
+          AND (k.segments IS NULL OR c.segment = ANY(k.segments))) AS pending
+FROM segql.consumers k
+ORDER BY k.name;
+
+-- name: drop_consumer
+DELETE FROM segql.consumers WHERE name = %(name)s RETURNING name;
+
+-- name: prune_reset
+DROP TABLE IF EXISTS pg_temp.segql_prune;
+
+-- name: prune_candidates
+-- Changes older than the cutoff that no replay from the cutoff on needs: each (segment, user)'s
+-- last change before the cutoff stays when it is an enter, because it says who was a member then.
+CREATE TEMP TABLE segql_prune ON COMMIT DROP AS
+SELECT seq, segment, xid
+FROM (
+    SELECT c.seq, c.segment, c.kind, c.xid,
+           row_number() OVER (PARTITION BY c.segment, c.user_id ORDER BY c.seq DESC) AS newest
+    FROM segql.changes c
+    WHERE c.at < %(cutoff)s
+) old
+WHERE NOT (newest = 1 AND kind = 'enter');
+
+-- name: prune_held_back
+-- Candidates some named consumer has not acknowledged yet: in all, then per consumer.
+SELECT NULL::text AS consumer, count(*) AS held
+FROM segql_prune p
+WHERE EXISTS (SELECT 1 FROM segql.consumers k WHERE NOT pg_visible_in_snapshot(p.xid, k.base))
+UNION ALL
+SELECT k.name, count(*)
+FROM segql.consumers k
+JOIN segql_prune p ON NOT pg_visible_in_snapshot(p.xid, k.base)
+GROUP BY k.name;
+
+-- name: prune_delete
+WITH gone AS (
+    DELETE FROM segql.changes c
+    USING segql_prune p
+    WHERE c.seq = p.seq
+      AND (%(force)s OR NOT EXISTS (
+            SELECT 1 FROM segql.consumers k WHERE NOT pg_visible_in_snapshot(p.xid, k.base)))
+    RETURNING c.segment
+)
+SELECT segment, count(*) FROM gone GROUP BY segment ORDER BY segment;
+
+-- name: record_prune
+INSERT INTO segql.log_prunes (cutoff, deleted, forced) VALUES (%(cutoff)s, %(deleted)s, %(force)s);
+
+-- name: log_horizon
+-- Replays of the log are exact from this moment on; NULL when nothing was ever pruned.
+SELECT max(cutoff) FROM segql.log_prunes WHERE deleted > 0;
+
+-- name: segment_known
+SELECT EXISTS (SELECT 1 FROM segql.segments WHERE name = %(segment)s)
+    OR EXISTS (SELECT 1 FROM segql.changes WHERE segment = %(segment)s);
+
+-- name: members_at
+-- Replay the log: a user was a member at the moment when their last change at or before it is
+-- an enter; `since` is when that enter happened.
+SELECT user_id, at AS since
+FROM (
+    SELECT DISTINCT ON (user_id) user_id, kind, at
+    FROM segql.changes
+    WHERE segment = %(segment)s AND at <= %(at)s
+    ORDER BY user_id, seq DESC
+) last
+WHERE kind = 'enter'
+ORDER BY user_id;
+
+-- name: user_changes
+SELECT seq, segment, user_id, kind, at, cause, version
+FROM segql.changes
+WHERE segment = %(segment)s AND user_id = %(user_id)s
+ORDER BY seq;
+
+-- name: recent_changes
+SELECT seq, segment, user_id, kind, at, cause, version
+FROM (
+    SELECT * FROM segql.changes WHERE segment = %(segment)s ORDER BY seq DESC LIMIT %(limit)s
+) recent
+ORDER BY seq;
+
+-- name: history_series
+-- Enters and exits per period (in UTC) and the segment's size at the end of each period.
+SELECT bucket, enters, exits, sum(enters - exits) OVER (ORDER BY bucket) AS size
+FROM (
+    SELECT date_trunc(%(every)s, at, 'UTC') AS bucket,
+           count(*) FILTER (WHERE kind = 'enter') AS enters,
+           count(*) FILTER (WHERE kind = 'exit') AS exits
+    FROM segql.changes
+    WHERE segment = %(segment)s
+    GROUP BY 1
+) per_period
+ORDER BY bucket;
+
+-- name: last_change
+SELECT seq, kind, at, cause, version
+FROM segql.changes
+WHERE segment = %(segment)s AND user_id = %(user_id)s
+ORDER BY seq DESC
+LIMIT 1;
+
+-- name: membership
+SELECT since FROM segql.members WHERE segment = %(segment)s AND user_id = %(user_id)s;
+
+-- name: next_timer
+SELECT due_at FROM segql.timers WHERE segment = %(segment)s AND user_id = %(user_id)s;
+
+-- name: user_known
+SELECT EXISTS (SELECT 1 FROM segql.users WHERE user_id = %(user_id)s)
+    OR EXISTS (SELECT 1 FROM segql.profiles WHERE user_id = %(user_id)s)
+    OR EXISTS (SELECT 1 FROM segql.events WHERE user_id = %(user_id)s);
