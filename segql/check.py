@@ -37,19 +37,43 @@ AGGREGATES: dict[str, tuple[ir.AggKind, bool]] = {
 FUNCTIONS = sorted([*AGGREGATES, "in_segment", "now"])
 
 COMPARISONS: dict[type[exp.Expression], str] = {
-    exp.EQ: "=", exp.NEQ: "<>", exp.LT: "<", exp.LTE: "<=", exp.GT: ">", exp.GTE: ">=",
+    exp.EQ: "=",
+    exp.NEQ: "<>",
+    exp.LT: "<",
+    exp.LTE: "<=",
+    exp.GT: ">",
+    exp.GTE: ">=",
 }
 ARITHMETIC: dict[type[exp.Expression], str] = {
-    exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%",
+    exp.Add: "+",
+    exp.Sub: "-",
+    exp.Mul: "*",
+    exp.Div: "/",
+    exp.Mod: "%",
 }
 CAST_TYPES: dict[str, ir.Type] = {
-    "TIMESTAMPTZ": "ts", "TIMESTAMP": "ts", "DATE": "ts", "TIMESTAMPLTZ": "ts",
-    "DECIMAL": "num", "INT": "num", "BIGINT": "num", "SMALLINT": "num", "DOUBLE": "num",
-    "FLOAT": "num", "BIGDECIMAL": "num", "TEXT": "text", "VARCHAR": "text", "CHAR": "text",
-    "BOOLEAN": "bool", "INTERVAL": "interval",
+    "TIMESTAMPTZ": "ts",
+    "TIMESTAMP": "ts",
+    "DATE": "ts",
+    "TIMESTAMPLTZ": "ts",
+    "DECIMAL": "num",
+    "INT": "num",
+    "BIGINT": "num",
+    "SMALLINT": "num",
+    "DOUBLE": "num",
+    "FLOAT": "num",
+    "BIGDECIMAL": "num",
+    "TEXT": "text",
+    "VARCHAR": "text",
+    "CHAR": "text",
+    "BOOLEAN": "bool",
+    "INTERVAL": "interval",
 }
 TYPE_NAMES: dict[ir.Type, str] = {
-    "bool": "a boolean", "num": "a number", "text": "text", "ts": "a timestamp",
+    "bool": "a boolean",
+    "num": "a number",
+    "text": "text",
+    "ts": "a timestamp",
     "interval": "an interval",
 }
 
@@ -65,8 +89,23 @@ for _names, _secs in (
 ):
     for _n in _names:
         _UNITS[_n] = _secs
-_CALENDAR_UNITS = {"mon", "mons", "month", "months", "y", "yr", "yrs", "year", "years",
-                   "decade", "decades", "century", "centuries", "millennium", "millennia"}
+_CALENDAR_UNITS = {
+    "mon",
+    "mons",
+    "month",
+    "months",
+    "y",
+    "yr",
+    "yrs",
+    "year",
+    "years",
+    "decade",
+    "decades",
+    "century",
+    "centuries",
+    "millennium",
+    "millennia",
+}
 _INTERVAL_PART = re.compile(r"\s*([-+]?\d+(?:\.\d+)?)\s*([a-z]+)\s*")
 
 
@@ -90,9 +129,11 @@ class Checker:
             if seg.name in seen:
                 first = seen[seg.name]
                 line, _ = self.files[first.source].position(first.span.start)
-                self.fail(seg.span,
-                          f"segment '{seg.name}' is defined twice (first at {first.source}:{line})",
-                          "give each segment a unique name, or delete one of the definitions")
+                self.fail(
+                    seg.span,
+                    f"segment '{seg.name}' is defined twice (first at {first.source}:{line})",
+                    "give each segment a unique name, or delete one of the definitions",
+                )
             seen[seg.name] = seg
             segments.append(seg)
         names = self.known | set(seen)
@@ -100,38 +141,57 @@ class Checker:
             self.source = self.files[seg.source]
             for node in ir.walk(seg.condition):
                 if isinstance(node, ir.InSegment) and node.name not in names:
-                    self.fail(node.span, f"unknown segment '{node.name}' in in_segment()",
-                              _suggest(node.name, names, "define it in one of the files, or deploy it first"))
+                    self.fail(
+                        node.span,
+                        f"unknown segment '{node.name}' in in_segment()",
+                        _suggest(
+                            node.name, names, "define it in one of the files, or deploy it first"
+                        ),
+                    )
         self.reject_cycles(segments)
         return segments
 
     def statement(self, stmt: Statement) -> ir.Segment:
         tree = stmt.tree
         if not isinstance(tree, CreateSegment):
-            self.fail(stmt.span, "only CREATE SEGMENT statements are allowed in a definition file",
-                      "write: CREATE SEGMENT name [COMMENT '...'] AS <condition>;")
+            self.fail(
+                stmt.span,
+                "only CREATE SEGMENT statements are allowed in a definition file",
+                "write: CREATE SEGMENT name [COMMENT '...'] AS <condition>;",
+            )
         ident = tree.this
         name_span = span_of(ident, self.source)
         if ident.args.get("quoted"):
-            self.fail(name_span, "segment names cannot be quoted",
-                      "use lower-case letters, digits and underscores, unquoted")
+            self.fail(
+                name_span,
+                "segment names cannot be quoted",
+                "use lower-case letters, digits and underscores, unquoted",
+            )
         name = str(ident.this).lower()
         if not NAME_RE.match(name):
-            self.fail(name_span, f"'{name}' is not a valid segment name",
-                      "use lower-case letters, digits and underscores, starting with a letter")
+            self.fail(
+                name_span,
+                f"'{name}' is not a valid segment name",
+                "use lower-case letters, digits and underscores, starting with a letter",
+            )
         if len(name.encode()) > MAX_NAME_BYTES:
-            self.fail(name_span, f"segment name '{name}' is {len(name.encode())} bytes long",
-                      f"use at most {MAX_NAME_BYTES} bytes: generated names like s_<name>_v<version> "
-                      "must fit Postgres's 63-byte identifiers")
+            self.fail(
+                name_span,
+                f"segment name '{name}' is {len(name.encode())} bytes long",
+                f"use at most {MAX_NAME_BYTES} bytes: generated names like s_<name>_v<version> "
+                "must fit Postgres's 63-byte identifiers",
+            )
         comment_node = tree.args.get("comment")
         comment = str(comment_node.this) if comment_node is not None else None
         if comment is not None and "\x00" in comment:
-            self.fail(span_of(comment_node, self.source), "comments cannot contain NUL characters")
+            self.fail(name_span, "comments cannot contain NUL characters")
         condition = self.build(tree.expression, "bool", scope="segment")
         if condition.type != "bool":
-            self.fail(span_of(tree.expression, self.source),
-                      f"the condition is {TYPE_NAMES[condition.type]}, not true/false",
-                      "compare it with something, e.g. event_count('x') >= 3")
+            self.fail(
+                span_of(tree.expression, self.source),
+                f"the condition is {TYPE_NAMES[condition.type]}, not true/false",
+                "compare it with something, e.g. event_count('x') >= 3",
+            )
         self.check_time(condition)
         return ir.Segment(name, comment, condition, stmt.text, stmt.source.path, name_span)
 
@@ -144,13 +204,19 @@ class Checker:
                 left, right = ir.now_slope(node.left), ir.now_slope(node.right)
                 slope = None if left is None or right is None else left - right
                 if slope is None or abs(slope) > 1:
-                    self.fail(node.span, "now() can only be moved by adding or subtracting intervals",
-                              "write e.g. signed_up_at < now() - interval '30 days'")
+                    self.fail(
+                        node.span,
+                        "now() can only be moved by adding or subtracting intervals",
+                        "write e.g. signed_up_at < now() - interval '30 days'",
+                    )
                 inside.update(id(n) for n in ir.walk(node))
         for node in ir.walk(condition):
             if isinstance(node, ir.Now) and id(node) not in inside:
-                self.fail(node.span, "now() can only be used in a comparison",
-                          "write e.g. trial_ends_at < now() + interval '3 days'")
+                self.fail(
+                    node.span,
+                    "now() can only be used in a comparison",
+                    "write e.g. trial_ends_at < now() + interval '3 days'",
+                )
 
     def reject_cycles(self, segments: list[ir.Segment]) -> None:
         deps = {s.name: s for s in segments}
@@ -161,12 +227,18 @@ class Checker:
                 return
             if state.get(name) == 1:
                 seg = deps[path[-1]]
-                node = next(n for n in ir.walk(seg.condition)
-                            if isinstance(n, ir.InSegment) and n.name == name)
-                cycle = " -> ".join([*path[path.index(name):], name])
+                node = next(
+                    n
+                    for n in ir.walk(seg.condition)
+                    if isinstance(n, ir.InSegment) and n.name == name
+                )
+                cycle = " -> ".join([*path[path.index(name) :], name])
                 self.source = self.files[seg.source]
-                self.fail(node.span, f"segments depend on each other in a cycle: {cycle}",
-                          "a segment cannot (even indirectly) contain itself; remove one in_segment()")
+                self.fail(
+                    node.span,
+                    f"segments depend on each other in a cycle: {cycle}",
+                    "a segment cannot (even indirectly) contain itself; remove one in_segment()",
+                )
             state[name] = 1
             for dep in deps[name].depends_on:
                 visit(dep, [*path, name])
@@ -184,8 +256,7 @@ class Checker:
             return self.build(node.this, want, scope)
         if isinstance(node, (exp.And, exp.Or)):
             items = tuple(self.boolean(n, scope) for n in (node.this, node.expression))
-            op = "and" if isinstance(node, exp.And) else "or"
-            return ir.BoolOp(op, items, span=span)
+            return ir.BoolOp("and" if isinstance(node, exp.And) else "or", items, span=span)
         if isinstance(node, exp.Not):
             return ir.Not(self.boolean(node.this, scope), span=span)
         if type(node) in COMPARISONS:
@@ -217,8 +288,11 @@ class Checker:
             return ir.Const(self.interval_of(node, span), "interval", span=span)
         if isinstance(node, exp.CurrentTimestamp):
             if scope == "filter":
-                self.fail(span, "now() cannot be used inside FILTER (WHERE ...)",
-                          "use within => '<interval>' to restrict events by time")
+                self.fail(
+                    span,
+                    "now() cannot be used inside FILTER (WHERE ...)",
+                    "use within => '<interval>' to restrict events by time",
+                )
             return ir.Now(span=span)
         if isinstance(node, exp.Column):
             return self.name_ref(node, want, scope, span)
@@ -230,52 +304,71 @@ class Checker:
             return self.function(node, None, scope, span)
         if isinstance(node, exp.Func):
             name = node.sql_name().lower() if hasattr(node, "sql_name") else type(node).__name__
-            self.fail(span, f"function '{name}' is not allowed in a segment definition",
-                      _suggest(name, FUNCTIONS, "the functions are: " + ", ".join(FUNCTIONS)))
+            self.fail(
+                span,
+                f"function '{name}' is not allowed in a segment definition",
+                _suggest(name, FUNCTIONS, "the functions are: " + ", ".join(FUNCTIONS)),
+            )
         self.not_allowed(node, span)
 
     def boolean(self, node: exp.Expression, scope: str) -> ir.Expr:
         out = self.build(node, "bool", scope)
         if out.type != "bool":
-            self.fail(span_of(node, self.source),
-                      f"expected a condition (true/false), found {TYPE_NAMES[out.type]}",
-                      "compare it with something, e.g. event_count('x') >= 3")
+            self.fail(
+                span_of(node, self.source),
+                f"expected a condition (true/false), found {TYPE_NAMES[out.type]}",
+                "compare it with something, e.g. event_count('x') >= 3",
+            )
         return out
 
-    def comparison(self, op: str, left: exp.Expression, right: exp.Expression, scope: str,
-                   span: Span) -> ir.Expr:
+    def comparison(
+        self, op: str, left: exp.Expression, right: exp.Expression, scope: str, span: Span
+    ) -> ir.Expr:
         t = self.natural(left) or self.natural(right) or "text"
         lhs = self.build(left, t, scope)
         rhs = self.build(right, t, scope)
         if lhs.type != rhs.type:
-            self.fail(span, f"cannot compare {TYPE_NAMES[lhs.type]} with {TYPE_NAMES[rhs.type]}",
-                      "compare values of the same kind (cast a trait with ::numeric, "
-                      "::timestamptz, ::boolean if needed)")
+            self.fail(
+                span,
+                f"cannot compare {TYPE_NAMES[lhs.type]} with {TYPE_NAMES[rhs.type]}",
+                "compare values of the same kind (cast a trait with ::numeric, "
+                "::timestamptz, ::boolean if needed)",
+            )
         if lhs.type == "bool" and op not in ("=", "<>"):
             self.fail(span, "booleans can only be compared with = or <>")
         return ir.Compare(op, lhs, rhs, span=span)  # type: ignore[arg-type]
 
     def in_list(self, node: exp.In, scope: str, span: Span) -> ir.Expr:
         if node.args.get("query") is not None or node.args.get("unnest") is not None:
-            self.fail(span, "subqueries are not allowed in a segment definition",
-                      "list the values: x IN ('a', 'b')")
+            self.fail(
+                span,
+                "subqueries are not allowed in a segment definition",
+                "list the values: x IN ('a', 'b')",
+            )
         items = node.expressions
-        t = self.natural(node.this) or next((self.natural(i) for i in items if self.natural(i)), None)
+        t = self.natural(node.this) or next(
+            (self.natural(i) for i in items if self.natural(i)), None
+        )
         t = t or "text"
         operand = self.build(node.this, t, scope)
         built = tuple(self.build(i, t, scope) for i in items)
         for item, raw in zip(built, items, strict=True):
             if item.type != operand.type:
-                self.fail(span_of(raw, self.source),
-                          f"IN list item is {TYPE_NAMES[item.type]}, expected {TYPE_NAMES[operand.type]}")
+                self.fail(
+                    span_of(raw, self.source),
+                    f"IN list item is {TYPE_NAMES[item.type]}, expected {TYPE_NAMES[operand.type]}",
+                )
         return ir.InList(operand, built, span=span)
 
     def like(self, node: exp.Expression, scope: str, span: Span) -> ir.Expr:
         operand = self.build(node.this, "text", scope)
         pattern = node.expression
         if not (isinstance(pattern, exp.Literal) and pattern.is_string):
-            self.fail(span_of(pattern, self.source), "a LIKE pattern must be a quoted string",
-                      "write e.g. url LIKE '%/pricing%'")
+            self.fail(
+                span_of(pattern, self.source),
+                "a LIKE pattern must be a quoted string",
+                "write e.g. url LIKE '%/pricing%'",
+            )
         if operand.type != "text":
             self.fail(span, f"LIKE needs text, found {TYPE_NAMES[operand.type]}")
         const = ir.Const(str(pattern.this), "text", span=span_of(pattern, self.source))
@@ -291,12 +384,12 @@ class Checker:
             operand = self.boolean(node.this, scope)
             out = ir.IsBool(operand, bool(target.this), span=span)
         else:
-            self.fail(span, "IS must be followed by NULL, TRUE or FALSE",
-                      "use = to compare values")
+            self.fail(span, "IS must be followed by NULL, TRUE or FALSE", "use = to compare values")
         return ir.Not(out, span=span) if node.args.get("negate") else out
 
-    def arithmetic(self, node: exp.Expression, want: ir.Type | None, scope: str,
-                   span: Span) -> ir.Expr:
+    def arithmetic(
+        self, node: exp.Expression, want: ir.Type | None, scope: str, span: Span
+    ) -> ir.Expr:
         op = ARITHMETIC[type(node)]
         left, right = node.this, node.expression
         lt, rt = self.natural(left), self.natural(right)
@@ -305,8 +398,11 @@ class Checker:
         rhs = self.build(right, rt, scope)
         result = _arith_result(op, lhs.type, rhs.type)
         if result is None:
-            self.fail(span, f"cannot apply {op} to {TYPE_NAMES[lhs.type]} and {TYPE_NAMES[rhs.type]}",
-                      "timestamps take + or - an interval; intervals take * or / a number")
+            self.fail(
+                span,
+                f"cannot apply {op} to {TYPE_NAMES[lhs.type]} and {TYPE_NAMES[rhs.type]}",
+                "timestamps take + or - an interval; intervals take * or / a number",
+            )
         return ir.Arith(op, lhs, rhs, result, span=span)  # type: ignore[arg-type]
 
     def natural(self, node: exp.Expression) -> ir.Type | None:
@@ -336,12 +432,15 @@ class Checker:
             return None
         if type(node) in ARITHMETIC:
             op = ARITHMETIC[type(node)]
-            lt, rt = _fill_arith_types(op, self.natural(node.this), self.natural(node.expression), None)
+            lt, rt = _fill_arith_types(
+                op, self.natural(node.this), self.natural(node.expression), None
+            )
             if lt is None or rt is None:
                 return lt if op not in "+-" or lt != "ts" else None
             return _arith_result(op, lt, rt)
-        if type(node) in COMPARISONS or isinstance(node, (exp.And, exp.Or, exp.Not, exp.In,
-                                                          exp.Like, exp.ILike, exp.Is, exp.Between)):
+        if type(node) in COMPARISONS or isinstance(
+            node, (exp.And, exp.Or, exp.Not, exp.In, exp.Like, exp.ILike, exp.Is, exp.Between)
+        ):
             return "bool"
         return None
 
@@ -359,8 +458,11 @@ class Checker:
         if want == "interval":
             return ir.Const(self.parse_interval(text, span), "interval", span=span)
         if want == "num":
-            self.fail(span, f"expected a number, found the string '{text}'",
-                      "write numbers without quotes")
+            self.fail(
+                span,
+                f"expected a number, found the string '{text}'",
+                "write numbers without quotes",
+            )
         if want == "bool":
             if text.lower() in ("true", "false", "t", "f", "yes", "no"):
                 return ir.Const(text.lower() in ("true", "t", "yes"), "bool", span=span)
@@ -369,9 +471,12 @@ class Checker:
 
     def name_ref(self, node: exp.Column, want: ir.Type | None, scope: str, span: Span) -> ir.Expr:
         if node.table or node.args.get("db") or node.args.get("catalog"):
-            self.fail(span, f"qualified name '{node.sql()}' is not allowed",
-                      "traits are bare names (plan, city); inside FILTER (WHERE ...) bare names "
-                      "are the event's props")
+            self.fail(
+                span,
+                f"qualified name '{node.sql()}' is not allowed",
+                "traits are bare names (plan, city); inside FILTER (WHERE ...) bare names "
+                "are the event's props",
+            )
         if isinstance(node.this, exp.Star):
             self.fail(span, "'*' is not allowed here")
         key = str(node.this.this) if isinstance(node.this, exp.Identifier) else node.name
@@ -384,8 +489,11 @@ class Checker:
     def cast(self, node: exp.Cast, scope: str, span: Span) -> ir.Expr:
         target = CAST_TYPES.get(node.to.this.name)
         if target is None:
-            self.fail(span, f"cannot cast to {node.to.sql()}",
-                      "cast to numeric, text, boolean, timestamptz, date or interval")
+            self.fail(
+                span,
+                f"cannot cast to {node.to.sql()}",
+                "cast to numeric, text, boolean, timestamptz, date or interval",
+            )
         inner = node.this
         if isinstance(inner, (exp.Literal, exp.Column, exp.Null, exp.Paren)):
             built = self.build(inner, target, scope)
@@ -394,12 +502,16 @@ class Checker:
             return built
         built = self.build(inner, target, scope)
         if built.type != target:
-            self.fail(span, "only traits, props and literals can be cast",
-                      "cast the trait itself, e.g. lifetime_value::numeric")
+            self.fail(
+                span,
+                "only traits, props and literals can be cast",
+                "cast the trait itself, e.g. lifetime_value::numeric",
+            )
         return built
 
-    def function(self, fn: exp.Expression, where: exp.Expression | None, scope: str,
-                 span: Span) -> ir.Expr:
+    def function(
+        self, fn: exp.Expression, where: exp.Expression | None, scope: str, span: Span
+    ) -> ir.Expr:
         if not isinstance(fn, exp.Anonymous):
             self.not_allowed(fn, span)
         name = str(fn.this).lower()
@@ -410,32 +522,52 @@ class Checker:
             if scope == "filter":
                 self.fail(span, "in_segment() cannot be used inside FILTER (WHERE ...)")
             if len(args) != 1 or not _is_string(args[0]):
-                self.fail(span, "in_segment takes one quoted segment name",
-                          "write in_segment('vip')")
+                self.fail(
+                    span, "in_segment takes one quoted segment name", "write in_segment('vip')"
+                )
             return ir.InSegment(str(args[0].this).lower(), span=span)
         if name not in AGGREGATES:
-            self.fail(span_of(fn, self.source), f"unknown function '{name}'",
-                      _suggest(name, FUNCTIONS, "the functions are: " + ", ".join(FUNCTIONS)))
+            self.fail(
+                span_of(fn, self.source),
+                f"unknown function '{name}'",
+                _suggest(name, FUNCTIONS, "the functions are: " + ", ".join(FUNCTIONS)),
+            )
         if scope == "filter":
-            self.fail(span, f"{name}() cannot be used inside FILTER (WHERE ...)",
-                      "a filter looks at one event's props, e.g. FILTER (WHERE amount > 10)")
+            self.fail(
+                span,
+                f"{name}() cannot be used inside FILTER (WHERE ...)",
+                "a filter looks at one event's props, e.g. FILTER (WHERE amount > 10)",
+            )
         kind, takes_prop = AGGREGATES[name]
         positional = [a for a in args if not isinstance(a, exp.Kwarg)]
         named = [a for a in args if isinstance(a, exp.Kwarg)]
         expected = 2 if takes_prop else 1
-        usage = (f"{name}('<event>', '<prop>'[, within => '<interval>'])" if takes_prop
-                 else f"{name}('<event>'[, within => '<interval>'])")
+        usage = (
+            f"{name}('<event>', '<prop>'[, within => '<interval>'])"
+            if takes_prop
+            else f"{name}('<event>'[, within => '<interval>'])"
+        )
         if len(positional) != expected:
-            self.fail(span, f"{name} takes {expected} quoted argument{'s' if expected > 1 else ''}, "
-                      f"got {len(positional)}", f"write {usage}; '*' means any event")
+            self.fail(
+                span,
+                f"{name} takes {expected} quoted argument{'s' if expected > 1 else ''}, "
+                f"got {len(positional)}",
+                f"write {usage}; '*' means any event",
+            )
         for arg in positional:
             if not _is_string(arg):
-                self.fail(span_of(arg, self.source), f"{name} expects a quoted name here",
-                          f"write {usage}")
+                self.fail(
+                    span_of(arg, self.source),
+                    f"{name} expects a quoted name here",
+                    f"write {usage}",
+                )
         event = str(positional[0].this)
         if not event or "\x00" in event:
-            self.fail(span_of(positional[0], self.source), "the event name cannot be empty",
-                      "use '*' for any event")
+            self.fail(
+                span_of(positional[0], self.source),
+                "the event name cannot be empty",
+                "use '*' for any event",
+            )
         prop = str(positional[1].this) if takes_prop else None
         if prop is not None and (not prop or "\x00" in prop):
             self.fail(span_of(positional[1], self.source), "the prop name cannot be empty")
@@ -443,8 +575,11 @@ class Checker:
         for kw in named:
             key = str(kw.this.this).lower() if kw.this is not None else ""
             if key != "within":
-                self.fail(span_of(kw, self.source), f"unknown named argument '{key}'",
-                          "the only named argument is within => '<interval>'")
+                self.fail(
+                    span_of(kw, self.source),
+                    f"unknown named argument '{key}'",
+                    "the only named argument is within => '<interval>'",
+                )
             if window is not None:
                 self.fail(span_of(kw, self.source), "within is given twice")
             window = self.window_of(kw.expression)
@@ -485,37 +620,52 @@ class Checker:
                 break
             unit = m.group(2)
             if unit in _CALENDAR_UNITS:
-                self.fail(span, f"'{text}' uses {unit}, which have no fixed length",
-                          "write the interval in days, e.g. '30 days' or '365 days'")
+                self.fail(
+                    span,
+                    f"'{text}' uses {unit}, which have no fixed length",
+                    "write the interval in days, e.g. '30 days' or '365 days'",
+                )
             if unit not in _UNITS:
                 break
             total += Decimal(m.group(1)) * _UNITS[unit]
             pos, matched = m.end(), True
         if not matched or pos != len(s):
-            self.fail(span, f"'{text}' is not an interval",
-                      "write e.g. '48 hours', '30 days', '90 minutes' or '1 day 12 hours'")
+            self.fail(
+                span,
+                f"'{text}' is not an interval",
+                "write e.g. '48 hours', '30 days', '90 minutes' or '1 day 12 hours'",
+            )
         return total
 
     def timestamp_of(self, text: str, span: Span) -> str:
         try:
             value = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
         except ValueError:
-            self.fail(span, f"'{text}' is not a timestamp",
-                      "write an ISO 8601 timestamp, e.g. '2026-01-31' or '2026-01-31T12:00:00Z'")
+            self.fail(
+                span,
+                f"'{text}' is not a timestamp",
+                "write an ISO 8601 timestamp, e.g. '2026-01-31' or '2026-01-31T12:00:00Z'",
+            )
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value.astimezone(UTC).isoformat()
 
     def not_allowed(self, node: exp.Expression, span: Span) -> NoReturn:
         if isinstance(node, (exp.Subquery, exp.Select, exp.Query)):
-            self.fail(span, "subqueries are not allowed in a segment definition",
-                      "use event aggregates such as event_count('x') or in_segment('other')")
+            self.fail(
+                span,
+                "subqueries are not allowed in a segment definition",
+                "use event aggregates such as event_count('x') or in_segment('other')",
+            )
         what = node.sql(dialect="postgres")
         if len(what) > 40:
             what = what[:37] + "..."
-        self.fail(span, f"'{what}' is not allowed in a segment definition",
-                  "allowed: AND/OR/NOT, comparisons, IN, BETWEEN, LIKE, IS NULL, + - * / %, "
-                  "now(), intervals, traits, event aggregates and in_segment()")
+        self.fail(
+            span,
+            f"'{what}' is not allowed in a segment definition",
+            "allowed: AND/OR/NOT, comparisons, IN, BETWEEN, LIKE, IS NULL, + - * / %, "
+            "now(), intervals, traits, event aggregates and in_segment()",
+        )
 
     def fail(self, span: Span, problem: str, fix: str = "") -> NoReturn:
         raise DefinitionError(self.source, span, problem, fix)
@@ -535,11 +685,12 @@ def _suggest(word: str, options: Iterable[str], fallback: str) -> str:
     return f"did you mean '{close[0]}'?" if close else fallback
 
 
-def _fill_arith_types(op: str, lt: ir.Type | None, rt: ir.Type | None,
-                      want: ir.Type | None) -> tuple[ir.Type | None, ir.Type | None]:
+def _fill_arith_types(
+    op: str, lt: ir.Type | None, rt: ir.Type | None, want: ir.Type | None
+) -> tuple[ir.Type | None, ir.Type | None]:
     """Guess untyped operands (traits, quoted literals) from the other side."""
     if lt is None and rt is None:
-        return want if want in ("num", "interval") else "num", "num" if want != "interval" else "num"
+        return ("interval" if want == "interval" else "num"), "num"
     if lt is None:
         if rt == "ts":
             lt = "ts" if op == "-" else "interval"
@@ -559,11 +710,19 @@ def _fill_arith_types(op: str, lt: ir.Type | None, rt: ir.Type | None,
 
 def _arith_result(op: str, lt: ir.Type | None, rt: ir.Type | None) -> ir.Type | None:
     table: dict[tuple[str, str | None, str | None], ir.Type] = {
-        ("+", "num", "num"): "num", ("-", "num", "num"): "num", ("*", "num", "num"): "num",
-        ("/", "num", "num"): "num", ("%", "num", "num"): "num",
-        ("+", "ts", "interval"): "ts", ("+", "interval", "ts"): "ts", ("-", "ts", "interval"): "ts",
-        ("-", "ts", "ts"): "interval", ("+", "interval", "interval"): "interval",
-        ("-", "interval", "interval"): "interval", ("*", "interval", "num"): "interval",
-        ("*", "num", "interval"): "interval", ("/", "interval", "num"): "interval",
+        ("+", "num", "num"): "num",
+        ("-", "num", "num"): "num",
+        ("*", "num", "num"): "num",
+        ("/", "num", "num"): "num",
+        ("%", "num", "num"): "num",
+        ("+", "ts", "interval"): "ts",
+        ("+", "interval", "ts"): "ts",
+        ("-", "ts", "interval"): "ts",
+        ("-", "ts", "ts"): "interval",
+        ("+", "interval", "interval"): "interval",
+        ("-", "interval", "interval"): "interval",
+        ("*", "interval", "num"): "interval",
+        ("*", "num", "interval"): "interval",
+        ("/", "interval", "num"): "interval",
     }
     return table.get((op, lt, rt))

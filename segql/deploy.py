@@ -72,7 +72,8 @@ def load_files(paths: Iterable[str | Path]) -> list[Statement]:
 def deployed(conn: psycopg.Connection) -> dict[str, Deployed]:
     """The segments in the catalog, re-checked from their stored definitions."""
     rows = conn.execute(
-        "SELECT name, version, definition FROM segql.segments ORDER BY name").fetchall()
+        "SELECT name, version, definition FROM segql.segments ORDER BY name"
+    ).fetchall()
     statements = [parse_text(r[2] + ";", f"<deployed {r[0]}>")[0] for r in rows]
     segments = check(statements)
     return {r[0]: Deployed(r[0], r[1], r[2], s) for r, s in zip(rows, segments, strict=True)}
@@ -101,7 +102,9 @@ class _Rollback(Exception):
         self.result = result
 
 
-def compile_sql(conn: psycopg.Connection, statements: list[Statement], prune: bool = False) -> DeployResult:
+def compile_sql(
+    conn: psycopg.Connection, statements: list[Statement], prune: bool = False
+) -> DeployResult:
     """What deploy would run, without changing anything."""
     try:
         deploy(conn, statements, prune=prune, dry_run=True)
@@ -110,29 +113,42 @@ def compile_sql(conn: psycopg.Connection, statements: list[Statement], prune: bo
     raise AssertionError("dry run did not roll back")
 
 
-def _deploy(conn: psycopg.Connection, statements: list[Statement], prune: bool, drop: set[str],
-            dry_run: bool, progress: Progress | None) -> DeployResult:
+def _deploy(
+    conn: psycopg.Connection,
+    statements: list[Statement],
+    prune: bool,
+    drop: set[str],
+    dry_run: bool,
+    progress: Progress | None,
+) -> DeployResult:
     current = deployed(conn)
     for name in drop:
         if name not in current:
             raise DeployError(f"segment '{name}' is not deployed (see `segql list`)")
     file_names = {_name_of(s) for s in statements}
-    kept = [parse_text(d.definition + ";", f"<deployed {d.name}>")[0]
-            for d in current.values()
-            if d.name not in file_names and d.name not in drop and not prune]
+    kept = [
+        parse_text(d.definition + ";", f"<deployed {d.name}>")[0]
+        for d in current.values()
+        if d.name not in file_names and d.name not in drop and not prune
+    ]
     segments = check([*statements, *kept])
     wanted = {s.name for s in segments}
     for seg in segments:
         missing = set(seg.depends_on) - wanted
         if missing:
-            raise DeployError(f"segment '{seg.name}' reads in_segment('{sorted(missing)[0]}'), "
-                              "which would be dropped; drop or change it first")
+            raise DeployError(
+                f"segment '{seg.name}' reads in_segment('{sorted(missing)[0]}'), "
+                "which would be dropped; drop or change it first"
+            )
 
     result = DeployResult(None)
     result.dropped = sorted(set(current) - wanted)
     versions: dict[str, int] = {}
-    last_versions = dict(conn.execute(
-        "SELECT name, max(version) FROM segql.segment_versions GROUP BY name").fetchall())
+    last_versions: dict[str, int] = dict(
+        conn.execute(
+            "SELECT name, max(version) FROM segql.segment_versions GROUP BY name"
+        ).fetchall()
+    )
     for seg in segments:
         old = current.get(seg.name)
         if old is not None and old.segment.fingerprint == seg.fingerprint:
@@ -149,7 +165,8 @@ def _deploy(conn: psycopg.Connection, statements: list[Statement], prune: bool, 
     deploy_id = conn.execute(
         "INSERT INTO segql.deploys (segments, created, changed, dropped, program) "
         "VALUES (%s, %s, %s, %s, '') RETURNING id",
-        [sorted(wanted), result.created, result.changed, result.dropped]).fetchone()[0]  # type: ignore[index]
+        [sorted(wanted), result.created, result.changed, result.dropped],
+    ).fetchone()[0]  # type: ignore[index]
     result.deploy_id = deploy_id
 
     compiled = {s.name: generate.segment_sql(the_plan, s) for s in the_plan.segments}
@@ -168,7 +185,9 @@ def _deploy(conn: psycopg.Connection, statements: list[Statement], prune: bool, 
     for name in result.dropped:
         steps.append(Step(f"drop segment {name}", _drop_segment_sql(name, current[name].version)))
     if new_keys:
-        steps.append(Step("backfill new shared features", _feature_backfill_sql(the_plan, new_keys)))
+        steps.append(
+            Step("backfill new shared features", _feature_backfill_sql(the_plan, new_keys))
+        )
     if the_plan.segments and _needs_user_sync(conn):
         steps.append(Step("sync the user list", _USER_SYNC))
     steps.append(Step("drop superseded functions", _drop_old_functions_sql(deploy_id, the_plan)))
@@ -179,9 +198,13 @@ def _deploy(conn: psycopg.Connection, statements: list[Statement], prune: bool, 
     for s in the_plan.segments:
         if s.name in refresh:
             cause = "deploy" if s.name in result.created else "redeploy"
-            steps.append(Step(f"backfill {s.name}",
-                              f"SELECT segql.{generate.function_name(s.name, s.version)}"
-                              f"(<every user, {BACKFILL_CHUNK} at a time>, '{cause}');"))
+            steps.append(
+                Step(
+                    f"backfill {s.name}",
+                    f"SELECT segql.{generate.function_name(s.name, s.version)}"
+                    f"(<every user, {BACKFILL_CHUNK} at a time>, '{cause}');",
+                )
+            )
             if not dry_run:
                 _backfill(conn, s, cause, progress)
     if not dry_run:
@@ -196,15 +219,17 @@ def _name_of(stmt: Statement) -> str:
 
 def _assign_feature_ids(conn: psycopg.Connection, the_plan: Plan) -> list[FeatureKey]:
     """Give each state feature a stable id; forget features no segment reads any more."""
-    existing = dict(conn.execute("SELECT key, id FROM segql.features").fetchall())
+    existing: dict[str, int] = dict(conn.execute("SELECT key, id FROM segql.features").fetchall())
     keys = the_plan.state_keys
     new_keys: list[FeatureKey] = []
     for key in keys:
         if key.text in existing:
             the_plan.feature_ids[key] = existing[key.text]
         else:
-            row = conn.execute("INSERT INTO segql.features (key, spec) VALUES (%s, %s) RETURNING id",
-                               [key.text, json.dumps(key.spec)]).fetchone()
+            row = conn.execute(
+                "INSERT INTO segql.features (key, spec) VALUES (%s, %s) RETURNING id",
+                [key.text, json.dumps(key.spec)],
+            ).fetchone()
             assert row is not None
             the_plan.feature_ids[key] = row[0]
             new_keys.append(key)
@@ -216,9 +241,12 @@ def _assign_feature_ids(conn: psycopg.Connection, the_plan: Plan) -> list[Featur
 
 
 def _feature_backfill_sql(the_plan: Plan, keys: list[FeatureKey]) -> str:
-    return ("INSERT INTO segql.feature_state "
-            "(feature_id, user_id, cnt, vcnt, sum, min, max, first_ts, last_ts)\n"
-            + generate.state_agg(the_plan, keys, "segql.events", "") + ";")
+    return (
+        "INSERT INTO segql.feature_state "
+        "(feature_id, user_id, cnt, vcnt, sum, min, max, first_ts, last_ts)\n"
+        + generate.state_agg(the_plan, keys, "segql.events", "")
+        + ";"
+    )
 
 
 _USER_SYNC = """
@@ -235,7 +263,8 @@ def _needs_user_sync(conn: psycopg.Connection) -> bool:
     """Without a program nothing maintains segql.users, so resync it when one starts."""
     row = conn.execute(
         "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'segql.events'::regclass "
-        "AND tgname = 'segql_events_ins'").fetchone()
+        "AND tgname = 'segql_events_ins'"
+    ).fetchone()
     return row is None or row[0] == 0
 
 
@@ -244,8 +273,10 @@ def _remove_program_sql() -> str:
     for table in ("events", "profiles"):
         for op in ("ins", "upd", "del"):
             out.append(f"DROP TRIGGER IF EXISTS segql_{table}_{op} ON segql.{table};")
-    out.append("CREATE OR REPLACE FUNCTION segql.tick(p_limit integer DEFAULT 100000) "
-               "RETURNS integer LANGUAGE sql AS $$ SELECT 0 $$;")
+    out.append(
+        "CREATE OR REPLACE FUNCTION segql.tick(p_limit integer DEFAULT 100000) "
+        "RETURNS integer LANGUAGE sql AS $$ SELECT 0 $$;"
+    )
     return "\n".join(out)
 
 
@@ -287,22 +318,28 @@ $segql$;
 """
 
 
-def _backfill(conn: psycopg.Connection, seg: SegmentPlan, cause: str,
-              progress: Progress | None) -> None:
+def _backfill(
+    conn: psycopg.Connection, seg: SegmentPlan, cause: str, progress: Progress | None
+) -> None:
     users = [r[0] for r in conn.execute("SELECT user_id FROM segql.users ORDER BY user_id")]
     fn = sql.Identifier("segql", generate.function_name(seg.name, seg.version))
     query = sql.SQL("SELECT {}(%s::text[], %s)").format(fn)
     if progress:
         progress(seg.name, 0, len(users))
     for start in range(0, len(users), BACKFILL_CHUNK):
-        chunk = users[start:start + BACKFILL_CHUNK]
+        chunk = users[start : start + BACKFILL_CHUNK]
         conn.execute(query, [chunk, cause])
         if progress:
             progress(seg.name, start + len(chunk), len(users))
 
 
-def _record(conn: psycopg.Connection, the_plan: Plan, compiled: dict[str, generate.SegmentSQL],
-            deploy_id: int, result: DeployResult) -> None:
+def _record(
+    conn: psycopg.Connection,
+    the_plan: Plan,
+    compiled: dict[str, generate.SegmentSQL],
+    deploy_id: int,
+    result: DeployResult,
+) -> None:
     fresh = set(result.created) | set(result.changed)
     for s in the_plan.segments:
         seg = s.segment
@@ -316,15 +353,23 @@ def _record(conn: psycopg.Connection, the_plan: Plan, compiled: dict[str, genera
                    full_query = excluded.full_query,
                    deployed_at = CASE WHEN segql.segments.version = excluded.version
                                       THEN segql.segments.deployed_at ELSE now() END""",
-            [seg.name, s.version, seg.text, seg.comment, seg.source, list(seg.depends_on),
-             compiled[s.name].full_query])
+            [
+                seg.name,
+                s.version,
+                seg.text,
+                seg.comment,
+                seg.source,
+                list(seg.depends_on),
+                compiled[s.name].full_query,
+            ],
+        )
         if s.name in fresh:
             conn.execute(
                 "INSERT INTO segql.segment_versions (name, version, definition, comment, compiled) "
                 "VALUES (%s, %s, %s, %s, %s)",
-                [seg.name, s.version, seg.text, seg.comment, compiled[s.name].create])
-    conn.execute("UPDATE segql.deploys SET program = %s WHERE id = %s",
-                 [result.script, deploy_id])
+                [seg.name, s.version, seg.text, seg.comment, compiled[s.name].create],
+            )
+    conn.execute("UPDATE segql.deploys SET program = %s WHERE id = %s", [result.script, deploy_id])
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -340,9 +385,14 @@ class SegmentInfo:
     definition: str
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "size": self.size,
-                "deployed_at": self.deployed_at.isoformat(), "comment": self.comment,
-                "definition": self.definition}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "size": self.size,
+            "deployed_at": self.deployed_at.isoformat(),
+            "comment": self.comment,
+            "definition": self.definition,
+        }
 
 
 def list_segments(conn: psycopg.Connection) -> list[SegmentInfo]:
@@ -350,14 +400,19 @@ def list_segments(conn: psycopg.Connection) -> list[SegmentInfo]:
         """SELECT s.name, s.version,
                   (SELECT count(*) FROM segql.members m WHERE m.segment = s.name),
                   s.deployed_at, s.comment, s.definition
-           FROM segql.segments s ORDER BY s.name""").fetchall()
+           FROM segql.segments s ORDER BY s.name"""
+    ).fetchall()
     return [SegmentInfo(*r) for r in rows]
 
 
 def members(conn: psycopg.Connection, name: str) -> list[tuple[str, datetime]]:
     require_segment(conn, name)
-    return [(r[0], r[1]) for r in conn.execute(
-        "SELECT user_id, since FROM segql.members WHERE segment = %s ORDER BY user_id", [name])]
+    return [
+        (r[0], r[1])
+        for r in conn.execute(
+            "SELECT user_id, since FROM segql.members WHERE segment = %s ORDER BY user_id", [name]
+        )
+    ]
 
 
 def full_members(conn: psycopg.Connection, name: str) -> set[str]:

@@ -51,7 +51,8 @@ class DefinitionError(SegqlError):
         self.problem = problem
         self.fix = fix
         self.line, self.col = source.position(span.start)
-        message = f"{source.path}:{self.line}:{self.col}: {problem}\n{source.excerpt(span.start, span.end)}"
+        where = f"{source.path}:{self.line}:{self.col}"
+        message = f"{where}: {problem}\n{source.excerpt(span.start, span.end)}"
         if fix:
             message += f"\n  fix: {fix}"
         super().__init__(message)

@@ -79,8 +79,7 @@ def lateral(alias: str, key: FeatureKey, due: bool) -> str:
         if due:
             # An event counts from its ts until ts + window: the earliest of those instants
             # still ahead is when this feature next changes.
-            due_col = (f", min(CASE WHEN e.ts > clk.now THEN e.ts ELSE e.ts + {width} END)"
-                       " AS due")
+            due_col = f", min(CASE WHEN e.ts > clk.now THEN e.ts ELSE e.ts + {width} END) AS due"
     if key.filter is not None:
         cond.append(event_match(None, key.filter))
     return (
@@ -113,16 +112,20 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
         if key.window is None:
             fid = plan.feature_ids[key]
             alias = f"f{fid}"
-            joins.append(f"LEFT JOIN segql.feature_state {alias} "
-                         f"ON {alias}.feature_id = {fid} AND {alias}.user_id = u.user_id")
+            joins.append(
+                f"LEFT JOIN segql.feature_state {alias} "
+                f"ON {alias}.feature_id = {fid} AND {alias}.user_id = u.user_id"
+            )
         else:
             alias = f"w{len(aliases) + 1}"
             joins.append(lateral(alias, key, due=True))
         aliases[key] = alias
 
     def member(node: ir.InSegment) -> str:
-        return ("EXISTS (SELECT 1 FROM segql.members m "
-                f"WHERE m.segment = {quote_literal(node.name)} AND m.user_id = u.user_id)")
+        return (
+            "EXISTS (SELECT 1 FROM segql.members m "
+            f"WHERE m.segment = {quote_literal(node.name)} AND m.user_id = u.user_id)"
+        )
 
     render = Renderer(lambda a: agg_value(a, aliases[FeatureKey.of(a)]), member)
     dues = [f"{aliases[k]}.due" for k in seg.window_keys]
@@ -179,8 +182,11 @@ class _ChainSegment:
 
 def state_agg(plan: Plan, keys: list[FeatureKey], source: str, where: str) -> str:
     features = [
-        {"id": plan.feature_ids[k], "match": event_match(k.event, k.filter),
-         "value": prop_value(k.prop)}
+        {
+            "id": plan.feature_ids[k],
+            "match": event_match(k.event, k.filter),
+            "value": prop_value(k.prop),
+        }
         for k in keys
     ]
     return template("state_agg.sql.j2", source=source, where=where, features=features).strip()
@@ -190,8 +196,12 @@ def program_sql(plan: Plan, deploy: int) -> str:
     """Trigger functions, triggers and the timer tick for every deployed segment together."""
     index = {s.name: i + 1 for i, s in enumerate(plan.segments)}
     chain_segments = [
-        _ChainSegment(s.name, index[s.name], function_name(s.name, s.version),
-                      [index[d] for d in s.segment.depends_on])
+        _ChainSegment(
+            s.name,
+            index[s.name],
+            function_name(s.name, s.version),
+            [index[d] for d in s.segment.depends_on],
+        )
         for s in plan.segments
     ]
     event_sets: list[dict[str, Any]] = []
@@ -208,13 +218,22 @@ def program_sql(plan: Plan, deploy: int) -> str:
     def seeds(fn: Any) -> dict[str, str]:
         return {s.name: fn(s) for s in plan.segments}
 
-    insert_seeds = seeds(lambda s: f"v_set_{set_of[s.name]} || v_new" if s.name in set_of
-                         else "v_new")
-    profile_seeds = seeds(lambda s: "v_affected || v_new || v_gone" if s.reads_traits
-                          else "v_new || v_gone")
-    tick_seeds = seeds(lambda s: (
-        "array(SELECT x.u FROM unnest(v_segs, v_affected) AS x(s, u) "
-        f"WHERE x.s = {quote_literal(s.name)})") if s.timed else "NULL::text[]")
+    insert_seeds = seeds(
+        lambda s: f"v_set_{set_of[s.name]} || v_new" if s.name in set_of else "v_new"
+    )
+    profile_seeds = seeds(
+        lambda s: "v_affected || v_new || v_gone" if s.reads_traits else "v_new || v_gone"
+    )
+    tick_seeds = seeds(
+        lambda s: (
+            (
+                "array(SELECT x.u FROM unnest(v_segs, v_affected) AS x(s, u) "
+                f"WHERE x.s = {quote_literal(s.name)})"
+            )
+            if s.timed
+            else "NULL::text[]"
+        )
+    )
     all_seeds = seeds(lambda s: "v_affected")
     keys = plan.state_keys
 
@@ -239,8 +258,10 @@ def program_sql(plan: Plan, deploy: int) -> str:
 
 def view_sql(seg: SegmentPlan) -> str:
     view = f"segments.{quote_ident(seg.name)}"
-    sql = (f"CREATE OR REPLACE VIEW {view} AS SELECT user_id, since FROM segql.members "
-           f"WHERE segment = {quote_literal(seg.name)};\n")
+    sql = (
+        f"CREATE OR REPLACE VIEW {view} AS SELECT user_id, since FROM segql.members "
+        f"WHERE segment = {quote_literal(seg.name)};\n"
+    )
     comment = seg.segment.comment
     sql += f"COMMENT ON VIEW {view} IS {quote_literal(comment) if comment else 'NULL'};\n"
     return sql

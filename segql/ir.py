@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal, Union
+from typing import Literal
 
 from segql.diagnostics import Span
 
@@ -19,7 +19,7 @@ NO_SPAN = Span(0, 0)
 
 
 def _span() -> Span:
-    return field(default=NO_SPAN, compare=False, repr=False)  # type: ignore[no-any-return]
+    return field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -154,10 +154,23 @@ class IsBool:
     span: Span = _span()
 
 
-Expr = Union[
-    Const, Now, Trait, Prop, Agg, InSegment, Arith, Neg, Compare, BoolOp, Not, InList, Like,
-    IsNull, IsBool,
-]
+Expr = (
+    Const
+    | Now
+    | Trait
+    | Prop
+    | Agg
+    | InSegment
+    | Arith
+    | Neg
+    | Compare
+    | BoolOp
+    | Not
+    | InList
+    | Like
+    | IsNull
+    | IsBool
+)
 
 
 def children(node: Expr) -> tuple[Expr, ...]:

@@ -27,7 +27,7 @@ class CreateSegment(exp.Expression):
 class SegqlDialect(Postgres):
     """Postgres, plus the CREATE SEGMENT statement."""
 
-    class Parser(Postgres.Parser):
+    class Parser(Postgres.Parser):  # type: ignore[valid-type,misc]
         def _parse_create(self) -> Any:
             if self._match_text_seq("SEGMENT"):
                 return self._parse_create_segment()
@@ -47,16 +47,17 @@ class SegqlDialect(Postgres):
             condition = self._parse_assignment()
             if condition is None:
                 self.raise_error("Expected a condition after AS")
-            return self.expression(
+            node: CreateSegment = self.expression(
                 CreateSegment(this=name, comment=comment, expression=condition)
             )
+            return node
 
 
 @dataclass(frozen=True)
 class Statement:
     """One parsed statement of a definition file, with where it came from."""
 
-    tree: exp.Expression
+    tree: exp.Expr
     source: SourceFile
     span: Span
 

@@ -37,8 +37,12 @@ class FeatureKey:
 
     @property
     def spec(self) -> dict[str, str | None]:
-        return {"event": self.event, "filter": repr(self.filter) if self.filter else None,
-                "prop": self.prop, "window_seconds": self.window}
+        return {
+            "event": self.event,
+            "filter": repr(self.filter) if self.filter else None,
+            "prop": self.prop,
+            "window_seconds": self.window,
+        }
 
 
 @dataclass
@@ -125,15 +129,17 @@ def plan(segments: list[ir.Segment], versions: dict[str, int]) -> Plan:
     for seg in ordered:
         aggs = aggregates(seg.condition)
         keys = list(dict.fromkeys(FeatureKey.of(a) for a in aggs))
-        plans.append(SegmentPlan(
-            segment=seg,
-            version=versions[seg.name],
-            keys=keys,
-            events=frozenset(a.event for a in aggs),
-            reads_traits=any(isinstance(n, ir.Trait) for n in ir.walk(seg.condition)),
-            atoms=ir.time_atoms(seg.condition),
-            inlined=_closure(seg, by_name),
-        ))
+        plans.append(
+            SegmentPlan(
+                segment=seg,
+                version=versions[seg.name],
+                keys=keys,
+                events=frozenset(a.event for a in aggs),
+                reads_traits=any(isinstance(n, ir.Trait) for n in ir.walk(seg.condition)),
+                atoms=ir.time_atoms(seg.condition),
+                inlined=_closure(seg, by_name),
+            )
+        )
     return Plan(plans, {})
 
 

@@ -13,7 +13,10 @@ from decimal import Decimal
 from segql import ir
 
 CASTS: dict[ir.Type, str] = {
-    "num": "segql.num", "ts": "segql.ts", "bool": "segql.bool", "text": "segql.txt",
+    "num": "segql.num",
+    "ts": "segql.ts",
+    "bool": "segql.bool",
+    "text": "segql.txt",
 }
 
 
@@ -23,8 +26,12 @@ def quote_ident(name: str) -> str:
 
 def quote_literal(value: str) -> str:
     escaped = (
-        value.replace("\\", "\\\\").replace("'", "''").replace("$", "\\044")
-        .replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+        value.replace("\\", "\\\\")
+        .replace("'", "''")
+        .replace("$", "\\044")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
     )
     return f"E'{escaped}'"
 
@@ -51,14 +58,19 @@ def json_field(column: str, key: str, typ: ir.Type) -> str:
 class Renderer:
     """Renders one expression tree; `agg` and `segment` say how features and segments read."""
 
-    def __init__(self, agg: Callable[[ir.Agg], str], segment: Callable[[ir.InSegment], str],
-                 row: str = "p.traits", clock: str = "clk.now") -> None:
+    def __init__(
+        self,
+        agg: Callable[[ir.Agg], str],
+        segment: Callable[[ir.InSegment], str],
+        row: str = "p.traits",
+        clock: str = "clk.now",
+    ) -> None:
         self.agg = agg
         self.segment = segment
         self.row = row
         self.clock = clock
 
-    def __call__(self, node: ir.Expr) -> str:  # noqa: C901 - one branch per node kind
+    def __call__(self, node: ir.Expr) -> str:
         if isinstance(node, ir.Const):
             return self.const(node)
         if isinstance(node, ir.Now):
@@ -95,8 +107,13 @@ class Renderer:
 
     def const(self, node: ir.Const) -> str:
         if node.value is None:
-            return {"num": "NULL::numeric", "ts": "NULL::timestamptz", "bool": "NULL::boolean",
-                    "interval": "NULL::interval", "text": "NULL::text"}[node.type]
+            return {
+                "num": "NULL::numeric",
+                "ts": "NULL::timestamptz",
+                "bool": "NULL::boolean",
+                "interval": "NULL::interval",
+                "text": "NULL::text",
+            }[node.type]
         if node.type == "bool":
             return "true" if node.value else "false"
         if node.type == "num":

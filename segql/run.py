@@ -11,7 +11,8 @@ from segql.errors import SegqlError
 
 def clock(conn: psycopg.Connection) -> tuple[datetime, bool]:
     row = conn.execute(
-        "SELECT segql.now(), (SELECT pinned_at IS NOT NULL FROM segql.clock)").fetchone()
+        "SELECT segql.now(), (SELECT pinned_at IS NOT NULL FROM segql.clock)"
+    ).fetchone()
     assert row is not None
     return row[0], bool(row[1])
 
@@ -23,8 +24,9 @@ def clock_set(conn: psycopg.Connection, ts: str | datetime) -> datetime:
         try:
             value = datetime.fromisoformat(ts.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise SegqlError(f"'{ts}' is not an ISO 8601 timestamp "
-                             "(write e.g. 2026-01-31T12:00:00Z)") from None
+            raise SegqlError(
+                f"'{ts}' is not an ISO 8601 timestamp (write e.g. 2026-01-31T12:00:00Z)"
+            ) from None
     else:
         value = ts
     if value.tzinfo is None:

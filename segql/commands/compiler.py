@@ -10,14 +10,22 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from segql import deploy as deploy_api
 from segql import run
 from segql.commands import state
 
-clock_app = typer.Typer(help="Pin, move or release the database clock (segql.now()).",
-                        no_args_is_help=True)
+clock_app = typer.Typer(
+    help="Pin, move or release the database clock (segql.now()).", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -33,9 +41,11 @@ def register(app: typer.Typer) -> None:
 FILES = typer.Argument(..., help="Segment definition files (.sql).", exists=True, dir_okay=False)
 
 
-def compile_(ctx: typer.Context, files: list[Path] = FILES,
-             prune: bool = typer.Option(False, "--prune", help="Compile as deploy --prune would.")
-             ) -> None:
+def compile_(
+    ctx: typer.Context,
+    files: list[Path] = FILES,
+    prune: bool = typer.Option(False, "--prune", help="Compile as deploy --prune would."),
+) -> None:
     """Print the exact SQL that `segql deploy` would run for these files (changes nothing)."""
     statements = deploy_api.load_files(files)
     with state(ctx).connect() as conn:
@@ -49,13 +59,14 @@ def compile_(ctx: typer.Context, files: list[Path] = FILES,
 def deploy(
     ctx: typer.Context,
     files: list[Path] = FILES,
-    prune: bool = typer.Option(False, "--prune",
-                               help="Drop deployed segments that are not in these files."),
+    prune: bool = typer.Option(
+        False, "--prune", help="Drop deployed segments that are not in these files."
+    ),
 ) -> None:
     """Deploy segments atomically: new ones are backfilled, changed ones get a new version."""
     statements = deploy_api.load_files(files)
     with state(ctx).connect() as conn, _progress() as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def report(name: str, done: int, total: int) -> None:
             if progress is None:
@@ -68,15 +79,21 @@ def deploy(
     if result.nothing_to_do:
         typer.echo("Nothing to deploy: every segment is unchanged.")
         return
-    for label, names in (("created", result.created), ("changed", result.changed),
-                         ("unchanged", result.unchanged), ("dropped", result.dropped)):
+    for label, names in (
+        ("created", result.created),
+        ("changed", result.changed),
+        ("unchanged", result.unchanged),
+        ("dropped", result.dropped),
+    ):
         if names:
             typer.echo(f"{label}: {', '.join(names)}")
     typer.echo(f"Deploy {result.deploy_id} done.")
 
 
-def list_(ctx: typer.Context,
-          as_json: bool = typer.Option(False, "--json", help="One JSON object per segment.")) -> None:
+def list_(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per segment."),
+) -> None:
     """List deployed segments with their live size, version and deploy time."""
     with state(ctx).connect() as conn:
         segments = deploy_api.list_segments(conn)
@@ -89,8 +106,10 @@ def list_(ctx: typer.Context,
     width = max(len(s.name) for s in segments)
     typer.echo(f"{'NAME':<{width}}  {'SIZE':>8}  {'VERSION':>7}  DEPLOYED AT")
     for s in segments:
-        typer.echo(f"{s.name:<{width}}  {s.size:>8}  {s.version:>7}  "
-                   f"{s.deployed_at.isoformat(timespec='seconds')}")
+        typer.echo(
+            f"{s.name:<{width}}  {s.size:>8}  {s.version:>7}  "
+            f"{s.deployed_at.isoformat(timespec='seconds')}"
+        )
 
 
 def members(
@@ -126,9 +145,10 @@ def drop(ctx: typer.Context, name: str = typer.Argument(..., help="Segment name.
     typer.echo(f"dropped: {', '.join(result.dropped)}")
 
 
-def tick(ctx: typer.Context,
-         batch: int = typer.Option(10000, "--batch", min=1, help="Timers per transaction.")
-         ) -> None:
+def tick(
+    ctx: typer.Context,
+    batch: int = typer.Option(10000, "--batch", min=1, help="Timers per transaction."),
+) -> None:
     """Process every timer due at the current clock, then exit."""
     with state(ctx).connect() as conn:
         done = run.tick(conn, batch)
@@ -139,8 +159,9 @@ def tick(ctx: typer.Context,
 def clock_set(
     ctx: typer.Context,
     ts: str = typer.Argument(..., help="ISO 8601 timestamp, e.g. 2026-01-31T12:00:00Z."),
-    no_tick: bool = typer.Option(False, "--no-tick",
-                                 help="Do not process the timers that fall due."),
+    no_tick: bool = typer.Option(
+        False, "--no-tick", help="Do not process the timers that fall due."
+    ),
 ) -> None:
     """Pin segql.now() to TS (tests, demos, replays); timers that fall due are processed."""
     with state(ctx).connect() as conn:
@@ -178,5 +199,11 @@ def _progress() -> Progress | _NoProgress:
     console = Console(stderr=True)
     if not console.is_terminal:
         return _NoProgress()
-    return Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                    TimeRemainingColumn(), console=console, transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )

@@ -28,19 +28,24 @@ from segql import db, deploy, run
 from segql.parse import parse_text
 
 settings.register_profile(
-    "ci", max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    "ci", max_examples=300, deadline=None, suppress_health_check=list(HealthCheck)
+)
 settings.register_profile(
-    "thorough", max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
+    "thorough", max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck)
+)
 settings.register_profile(
-    "quick", max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    "quick", max_examples=25, deadline=None, suppress_health_check=list(HealthCheck)
+)
 PROFILE = os.environ.get("SEGQL_HYPOTHESIS_PROFILE", "ci")
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 USERS = [f"u{i}" for i in range(8)]
 EVENTS = ["view", "cart", "buy"]
 WINDOWS = ["90 seconds", "30 minutes", "1 hour", "2 days", "1 week"]
-DATA_TABLES = "segql.events, segql.profiles, segql.users, segql.feature_state, segql.members, " \
-              "segql.changes, segql.timers"
+DATA_TABLES = (
+    "segql.events, segql.profiles, segql.users, segql.feature_state, segql.members, "
+    "segql.changes, segql.timers"
+)
 
 # -- the grammar -------------------------------------------------------------------------------
 
@@ -48,10 +53,17 @@ event = st.sampled_from([*EVENTS, "*"])
 window = st.one_of(st.none(), st.sampled_from(WINDOWS))
 prop_filter = st.one_of(
     st.none(),
-    st.sampled_from([
-        "amount > 5", "channel = 'web'", "channel IN ('web', 'app')", "NOT (amount <= 2)",
-        "channel LIKE 'w%'", "amount IS NULL", "amount BETWEEN 2 AND 8",
-    ]),
+    st.sampled_from(
+        [
+            "amount > 5",
+            "channel = 'web'",
+            "channel IN ('web', 'app')",
+            "NOT (amount <= 2)",
+            "channel LIKE 'w%'",
+            "amount IS NULL",
+            "amount BETWEEN 2 AND 8",
+        ]
+    ),
 )
 cmp = st.sampled_from(["<", "<=", ">", ">=", "=", "<>"])
 small = st.integers(0, 4)
@@ -71,7 +83,9 @@ def aggregate(draw: st.DrawFn) -> str:
     if kind == "did":
         return f"did('{ev}'{within}){filt}"
     if kind in ("sum", "avg", "min", "max"):
-        return f"event_{kind}('{ev}', 'amount'{within}){filt} {draw(cmp)} {draw(st.integers(0, 12))}"
+        return (
+            f"event_{kind}('{ev}', 'amount'{within}){filt} {draw(cmp)} {draw(st.integers(0, 12))}"
+        )
     fn = "first_event_at" if kind == "first" else "last_event_at"
     shape = draw(st.sampled_from(["ago", "null", "ahead", "since"]))
     if shape == "null":
@@ -83,14 +97,26 @@ def aggregate(draw: st.DrawFn) -> str:
     return f"{fn}('{ev}'{within}){filt} {draw(cmp)} now() - interval '{draw(ago)}'"
 
 
-trait = st.sampled_from([
-    "plan = 'premium'", "plan <> 'free'", "score > 5", "score * 2 >= 7", "city IN ('NY', 'SF')",
-    "city LIKE 'N%'", "city IS NULL", "age BETWEEN 20 AND 40", "vip", "vip IS FALSE",
-    "signed_up_at < now() - interval '2 days'", "now() - signed_up_at > interval '1 hour'",
-    "trial_ends_at < now() + interval '3 days'", "trial_ends_at > now()",
-    "trial_ends_at BETWEEN now() AND now() + interval '1 day'",
-    "event_sum('buy', 'amount') / event_count('buy') > 4",
-])
+trait = st.sampled_from(
+    [
+        "plan = 'premium'",
+        "plan <> 'free'",
+        "score > 5",
+        "score * 2 >= 7",
+        "city IN ('NY', 'SF')",
+        "city LIKE 'N%'",
+        "city IS NULL",
+        "age BETWEEN 20 AND 40",
+        "vip",
+        "vip IS FALSE",
+        "signed_up_at < now() - interval '2 days'",
+        "now() - signed_up_at > interval '1 hour'",
+        "trial_ends_at < now() + interval '3 days'",
+        "trial_ends_at > now()",
+        "trial_ends_at BETWEEN now() AND now() + interval '1 day'",
+        "event_sum('buy', 'amount') / event_count('buy') > 4",
+    ]
+)
 
 
 @st.composite
@@ -167,8 +193,10 @@ step = st.one_of(
     st.tuples(st.just("update_events"), st.integers(2, 5), st.integers(0, 4)),
     st.tuples(st.just("delete_events"), st.integers(2, 6), st.integers(0, 5)),
     st.tuples(st.just("delete_profile"), st.sampled_from(USERS)),
-    st.tuples(st.just("clock"), st.one_of(
-        st.integers(1, 600), st.integers(600, 86400), st.integers(86400, 90 * 86400))),
+    st.tuples(
+        st.just("clock"),
+        st.one_of(st.integers(1, 600), st.integers(600, 86400), st.integers(86400, 90 * 86400)),
+    ),
     st.tuples(st.just("next_due"), st.sampled_from([-1, 0, 1])),
 )
 
@@ -180,15 +208,19 @@ step = st.one_of(
 def oracle_db(server_url: str, template_url: str) -> Iterator[psycopg.Connection]:
     name = f"segql_oracle_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(db.database_name(template_url))))
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(db.database_name(template_url))
+            )
+        )
     try:
         with psycopg.connect(db.with_database(server_url, name)) as conn:
             yield conn
     finally:
         with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 def _ts(clock: datetime, seconds: int) -> str:
@@ -202,8 +234,13 @@ def apply(conn: psycopg.Connection, clock: datetime, action: tuple) -> datetime:
         conn.execute(
             "INSERT INTO segql.events (user_id, name, ts, props) "
             "SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::jsonb[])",
-            [[r[0] for r in rows], [r[1] for r in rows], [_ts(clock, r[2]) for r in rows],
-             [json.dumps(r[3]) for r in rows]])
+            [
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [_ts(clock, r[2]) for r in rows],
+                [json.dumps(r[3]) for r in rows],
+            ],
+        )
     elif kind == "profiles":
         traits = []
         for _, t in action[1]:
@@ -213,17 +250,22 @@ def apply(conn: psycopg.Connection, clock: datetime, action: tuple) -> datetime:
                     t[key] = _ts(clock, int(t[key]))  # type: ignore[arg-type]
             traits.append(json.dumps(t))
         conn.execute(
-            "INSERT INTO segql.profiles (user_id, traits) SELECT * FROM unnest(%s::text[], %s::jsonb[]) "
+            "INSERT INTO segql.profiles (user_id, traits) "
+            "SELECT * FROM unnest(%s::text[], %s::jsonb[]) "
             "ON CONFLICT (user_id) DO UPDATE SET traits = segql.profiles.traits || excluded.traits",
-            [[u for u, _ in action[1]], traits])
+            [[u for u, _ in action[1]], traits],
+        )
     elif kind == "update_events":
         conn.execute(
             "UPDATE segql.events SET name = CASE WHEN id %% 2 = 0 THEN 'buy' ELSE name END, "
             "ts = ts - interval '1 hour', props = props || '{\"amount\": 9}' "
-            "WHERE id %% %s = %s", [action[1], action[2] % action[1]])
+            "WHERE id %% %s = %s",
+            [action[1], action[2] % action[1]],
+        )
     elif kind == "delete_events":
-        conn.execute("DELETE FROM segql.events WHERE id %% %s = %s",
-                     [action[1], action[2] % action[1]])
+        conn.execute(
+            "DELETE FROM segql.events WHERE id %% %s = %s", [action[1], action[2] % action[1]]
+        )
     elif kind == "delete_profile":
         conn.execute("DELETE FROM segql.profiles WHERE user_id = %s", [action[1]])
     elif kind == "clock":
@@ -244,14 +286,16 @@ def apply(conn: psycopg.Connection, clock: datetime, action: tuple) -> datetime:
 def assert_exact(conn: psycopg.Connection, names: list[str], where: str) -> None:
     replay: dict[tuple[str, str], bool] = {}
     for segment, user, kind in conn.execute(
-            "SELECT segment, user_id, kind FROM segql.changes ORDER BY seq"):
+        "SELECT segment, user_id, kind FROM segql.changes ORDER BY seq"
+    ):
         replay[(segment, user)] = kind == "enter"
     for name in names:
         incremental = {u for u, _ in deploy.members(conn, name)}
         full = deploy.full_members(conn, name)
         assert incremental == full, (
             f"{where}: {name}: incremental-only {sorted(incremental - full)}, "
-            f"full-only {sorted(full - incremental)}")
+            f"full-only {sorted(full - incremental)}"
+        )
         logged = {u for (s, u), inside in replay.items() if s == name and inside}
         assert logged == incremental, f"{where}: {name}: change log replays to {sorted(logged)}"
     conn.rollback()
@@ -259,8 +303,9 @@ def assert_exact(conn: psycopg.Connection, names: list[str], where: str) -> None
 
 @settings(settings.get_profile(PROFILE))
 @given(text=definitions(), steps=st.lists(step, min_size=1, max_size=20))
-def test_incremental_equals_full_query(oracle_db: psycopg.Connection, text: str,
-                                       steps: list[tuple]) -> None:  # type: ignore[type-arg]
+def test_incremental_equals_full_query(
+    oracle_db: psycopg.Connection, text: str, steps: list[tuple]
+) -> None:  # type: ignore[type-arg]
     conn = oracle_db
     conn.execute(f"TRUNCATE {DATA_TABLES}")
     clock = T0
@@ -278,17 +323,22 @@ def test_redeploy_logs_the_difference(oracle_db: psycopg.Connection) -> None:
     conn = oracle_db
     conn.execute(f"TRUNCATE {DATA_TABLES}")
     run.clock_set(conn, T0)
-    deploy.deploy(conn, parse_text("CREATE SEGMENT big AS event_count('buy') >= 2;", "a.sql"),
-                  prune=True)
-    conn.execute("INSERT INTO segql.events (user_id, name, ts) VALUES "
-                 "('a', 'buy', %s), ('a', 'buy', %s), ('b', 'buy', %s), ('c', 'view', %s)",
-                 [T0, T0, T0, T0])
+    deploy.deploy(
+        conn, parse_text("CREATE SEGMENT big AS event_count('buy') >= 2;", "a.sql"), prune=True
+    )
+    conn.execute(
+        "INSERT INTO segql.events (user_id, name, ts) VALUES "
+        "('a', 'buy', %s), ('a', 'buy', %s), ('b', 'buy', %s), ('c', 'view', %s)",
+        [T0, T0, T0, T0],
+    )
     conn.commit()
     assert {u for u, _ in deploy.members(conn, "big")} == {"a"}
     result = deploy.deploy(
-        conn, parse_text("CREATE SEGMENT big AS event_count('buy') >= 1;", "a.sql"), prune=True)
+        conn, parse_text("CREATE SEGMENT big AS event_count('buy') >= 1;", "a.sql"), prune=True
+    )
     assert result.changed == ["big"]
-    rows = conn.execute("SELECT user_id, kind, cause, version FROM segql.changes "
-                        "WHERE cause = 'redeploy'").fetchall()
+    rows = conn.execute(
+        "SELECT user_id, kind, cause, version FROM segql.changes WHERE cause = 'redeploy'"
+    ).fetchall()
     assert rows == [("b", "enter", "redeploy", 2)]
     assert_exact(conn, ["big"], "after redeploy")
