@@ -59,13 +59,18 @@ SET base = %(base)s::pg_snapshot, floor_seq = %(floor)s, batch = %(batch)s::pg_s
 WHERE name = %(name)s;
 
 -- name: list_consumers
--- Pending: changes not yet acknowledged (those of the batch in progress count as pending).
+-- Pending: changes not acknowledged yet. A change of the batch in progress is acknowledged when
+-- it is at or before the stored position (its transaction's last seq, then its own seq).
 SELECT k.name, k.segments, k.last_seq, k.acked_at, k.updated_at,
-       (SELECT count(*) FROM segql.changes c
-        WHERE c.xid >= pg_snapshot_xmin(k.base)
-          AND NOT pg_visible_in_snapshot(c.xid, k.base)
-          AND c.seq > coalesce(k.floor_seq, 0)
-          AND (k.segments IS NULL OR c.segment = ANY(k.segments))) AS pending
+       (SELECT count(*)
+        FROM (SELECT c.seq, c.segment, max(c.seq) OVER (PARTITION BY c.xid) AS last,
+                     coalesce(pg_visible_in_snapshot(c.xid, k.batch), false) AS in_batch
+              FROM segql.changes c
+              WHERE c.xid >= pg_snapshot_xmin(k.base)
+                AND NOT pg_visible_in_snapshot(c.xid, k.base)) p
+        WHERE p.seq > coalesce(k.floor_seq, 0)
+          AND (k.segments IS NULL OR p.segment = ANY(k.segments))
+          AND NOT (p.in_batch AND (p.last, p.seq) <= (k.batch_tx, k.batch_seq))) AS pending
 FROM segql.consumers k
 ORDER BY k.name;
 
