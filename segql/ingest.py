@@ -129,11 +129,18 @@ class _Source:
                 text = data.decode("utf-8", "replace").rstrip("\r\n")
                 yield number, text, BadRow("invalid UTF-8")
                 continue
+            if number == 1:
+                text = text.lstrip("\ufeff")
+                if text.lstrip().startswith("["):
+                    raise IngestError(
+                        "this looks like a JSON array; segql reads JSON lines, one object per "
+                        "line (convert with: jq -c '.[]' FILE)"
+                    )
             if not text.strip():
                 continue
             yield number, text, _parse_json(text)
 
-    def csv_records(self) -> Iterator[tuple[int, str, Any]]:
+    def csv_records(self, required: tuple[str, ...]) -> Iterator[tuple[int, str, Any]]:
         """(line, raw text, {column: value} or BadRow) per record, after the header."""
         self.text = io.TextIOWrapper(
             self.stream, encoding="utf-8", errors="surrogateescape", newline=""
@@ -143,6 +150,11 @@ class _Source:
         if not header:
             raise IngestError("the CSV file is empty; it needs a header row")
         header = [h.strip().lstrip("\ufeff") for h in header]
+        missing = [column for column in required if column not in header]
+        if missing:
+            raise IngestError(
+                f"the CSV header has no {', '.join(missing)} column; it has: {', '.join(header)}"
+            )
         previous_end = reader.line_num
         for fields in reader:
             line, previous_end = previous_end + 1, reader.line_num
@@ -473,7 +485,8 @@ def _fold_profiles(rows: list[_Row]) -> dict[str, dict[str, Any]]:
 
 
 def _rows(source: _Source, kind: Kind, fmt: Format, rejects: list[Reject]) -> Iterator[_Row]:
-    records = source.csv_records() if fmt == "csv" else source.json_records()
+    required = ("user_id",) if kind == "profiles" else ("user_id", "name")
+    records = source.csv_records(required) if fmt == "csv" else source.json_records()
     to_values = profile_values if kind == "profiles" else event_values
     for line, raw, record in records:
         try:

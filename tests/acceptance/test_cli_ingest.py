@@ -17,7 +17,7 @@ def test_ingest_with_bad_rows_exits_2(segql_cli: Cli, database_url: str, tmp_pat
         json.dumps({"user_id": f"u{i}", "name": "view", "ts": "2024-01-01T00:00:00Z"})
         for i in range(10_000)
     ]
-    lines[0] = "[]"
+    lines[0] = "42"
     lines[41] = json.dumps({"user_id": "u", "name": "view", "ts": "soon"})
     lines[9998] = json.dumps({"user_id": None, "name": "view"})
     path = tmp_path / "events.jsonl"

@@ -173,3 +173,23 @@ def test_profiles_csv(conn: psycopg.Connection, tmp_path: Path) -> None:
         "u1": {"plan": "pro", "age": 41, "vip": True},
         "u2": {"plan": "free", "vip": False},
     }
+
+
+def test_file_level_problems_stop_before_loading(conn: psycopg.Connection, tmp_path: Path) -> None:
+    csv_path = tmp_path / "e.csv"
+    csv_path.write_text("uid,event\nu1,x\n", encoding="utf-8")
+    with pytest.raises(IngestError, match="no user_id, name column; it has: uid, event"):
+        ingest_events(conn, csv_path)
+    array_path = _write_lines(tmp_path / "e.json", ['[{"user_id": "u", "name": "x"}]'])
+    with pytest.raises(IngestError, match="JSON array"):
+        ingest_events(conn, array_path)
+    assert _scalar(conn, "SELECT count(*) FROM segql.events") == 0
+
+
+def test_byte_order_mark_and_blank_lines(conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(
+        b'\xef\xbb\xbf{"user_id": "u", "name": "x"}\n\n{"user_id": "v", "name": "x"}\n'
+    )
+    result = ingest_events(conn, path)
+    assert (result.loaded, result.rejected) == (2, 0)
