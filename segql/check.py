@@ -21,6 +21,7 @@ from segql.parse import CreateSegment, Statement, span_of
 
 # Generated objects are named s_<name>_v<version>; Postgres truncates identifiers at 63 bytes.
 MAX_NAME_BYTES = 63 - len("s_") - len("_v999999")
+MAX_INTERVAL_SECONDS = 36500 * 86400
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 AGGREGATES: dict[str, tuple[ir.AggKind, bool]] = {
@@ -116,6 +117,7 @@ class Checker:
         self.known = set(known_segments)
         self.source: SourceFile = SourceFile("<string>", "")
         self.files: dict[str, SourceFile] = {}
+        self.condition_span: Span | None = None
 
     # -- statements ----------------------------------------------------------------------------
 
@@ -185,6 +187,11 @@ class Checker:
         comment = str(comment_node.this) if comment_node is not None else None
         if comment is not None and "\x00" in comment:
             self.fail(name_span, "comments cannot contain NUL characters")
+        self.condition_span = None
+        self.condition_span = span_of(tree.expression, self.source)
+        if self.condition_span.start == 0:
+            start = stmt.text.upper().find(" AS ") + 4
+            self.condition_span = Span(stmt.span.start + start, stmt.span.end)
         condition = self.build(tree.expression, "bool", scope="segment")
         if condition.type != "bool":
             self.fail(
@@ -252,6 +259,13 @@ class Checker:
     def build(self, node: exp.Expression, want: ir.Type | None, scope: str) -> ir.Expr:
         """Convert a subtree, using `want` to type traits, props and quoted literals."""
         span = span_of(node, self.source)
+        if span.start == 0 and self.condition_span is not None:
+            # sqlglot builds some nodes without positions; point at the condition instead of 1:1.
+            span = self.condition_span
+        if not isinstance(node, exp.In) and (
+            isinstance(node, (exp.Exists, exp.Subquery, exp.Select)) or node.find(exp.Select)
+        ):
+            self.not_allowed(node, span)
         if isinstance(node, exp.Paren):
             return self.build(node.this, want, scope)
         if isinstance(node, (exp.And, exp.Or)):
@@ -276,7 +290,11 @@ class Checker:
         if isinstance(node, exp.Neg):
             inner = self.build(node.this, want or "num", scope)
             if inner.type not in ("num", "interval"):
-                self.fail(span, f"cannot negate {TYPE_NAMES[inner.type]}")
+                self.fail(
+                    span,
+                    f"cannot negate {TYPE_NAMES[inner.type]}",
+                    "only numbers and intervals can be negated",
+                )
             return ir.Neg(inner, inner.type, span=span)
         if isinstance(node, exp.Literal):
             return self.literal(node, want, span)
@@ -335,7 +353,11 @@ class Checker:
                 "::timestamptz, ::boolean if needed)",
             )
         if lhs.type == "bool" and op not in ("=", "<>"):
-            self.fail(span, "booleans can only be compared with = or <>")
+            self.fail(
+                span,
+                "booleans can only be compared with = or <>",
+                "write did('x') or NOT did('x') instead of ordering booleans",
+            )
         return ir.Compare(op, lhs, rhs, span=span)  # type: ignore[arg-type]
 
     def in_list(self, node: exp.In, scope: str, span: Span) -> ir.Expr:
@@ -370,7 +392,11 @@ class Checker:
                 "write e.g. url LIKE '%/pricing%'",
             )
         if operand.type != "text":
-            self.fail(span, f"LIKE needs text, found {TYPE_NAMES[operand.type]}")
+            self.fail(
+                span,
+                f"LIKE needs text, found {TYPE_NAMES[operand.type]}",
+                "LIKE compares text, e.g. city LIKE 'New%'; compare numbers with < > =",
+            )
         const = ir.Const(str(pattern.this), "text", span=span_of(pattern, self.source))
         out: ir.Expr = ir.Like(operand, const, isinstance(node, exp.ILike), span=span)
         return ir.Not(out, span=span) if node.args.get("negate") else out
@@ -418,7 +444,7 @@ class Checker:
         if isinstance(node, exp.CurrentTimestamp):
             return "ts"
         if isinstance(node, exp.Cast):
-            return CAST_TYPES.get(node.to.this.name)
+            return CAST_TYPES.get(_type_name(node))
         if isinstance(node, exp.Neg):
             return self.natural(node.this)
         if isinstance(node, (exp.Filter, exp.Anonymous)):
@@ -448,11 +474,18 @@ class Checker:
         text = str(node.this)
         if not node.is_string:
             try:
-                return ir.Const(Decimal(text), "num", span=span)
+                value = Decimal(text)
             except InvalidOperation:
-                self.fail(span, f"'{text}' is not a number")
+                self.fail(span, f"'{text}' is not a number", "write a plain number, e.g. 100")
+            if value and not -1000 < value.adjusted() < 1000:
+                self.fail(
+                    span,
+                    f"{text} is outside the range segql accepts",
+                    "use a number between 1e-999 and 1e999",
+                )
+            return ir.Const(value, "num", span=span)
         if "\x00" in text:
-            self.fail(span, "strings cannot contain NUL characters")
+            self.fail(span, "strings cannot contain NUL characters", "remove the NUL character")
         if want == "ts":
             return ir.Const(self.timestamp_of(text, span), "ts", span=span)
         if want == "interval":
@@ -487,7 +520,7 @@ class Checker:
         return ir.Trait(key, want or "text", span=span)
 
     def cast(self, node: exp.Cast, scope: str, span: Span) -> ir.Expr:
-        target = CAST_TYPES.get(node.to.this.name)
+        target = CAST_TYPES.get(_type_name(node))
         if target is None:
             self.fail(
                 span,
@@ -518,9 +551,17 @@ class Checker:
         args = list(fn.expressions)
         if name == "in_segment":
             if where is not None:
-                self.fail(span, "FILTER applies to event aggregates, not in_segment()")
+                self.fail(
+                    span,
+                    "FILTER applies to event aggregates, not in_segment()",
+                    "remove the FILTER clause",
+                )
             if scope == "filter":
-                self.fail(span, "in_segment() cannot be used inside FILTER (WHERE ...)")
+                self.fail(
+                    span,
+                    "in_segment() cannot be used inside FILTER (WHERE ...)",
+                    "move in_segment() outside: did('x') AND in_segment('vip')",
+                )
             if len(args) != 1 or not _is_string(args[0]):
                 self.fail(
                     span, "in_segment takes one quoted segment name", "write in_segment('vip')"
@@ -581,7 +622,7 @@ class Checker:
                     "the only named argument is within => '<interval>'",
                 )
             if window is not None:
-                self.fail(span_of(kw, self.source), "within is given twice")
+                self.fail(span_of(kw, self.source), "within is given twice", "give within => once")
             window = self.window_of(kw.expression)
         cond = self.boolean(where.this, "filter") if where is not None else None
         return ir.Agg(kind, None if event == "*" else event, prop, window, cond, span=span)
@@ -635,6 +676,12 @@ class Checker:
                 f"'{text}' is not an interval",
                 "write e.g. '48 hours', '30 days', '90 minutes' or '1 day 12 hours'",
             )
+        if abs(total) > MAX_INTERVAL_SECONDS:
+            self.fail(
+                span,
+                f"'{text}' is longer than 100 years",
+                "write an interval of at most '36500 days'",
+            )
         return total
 
     def timestamp_of(self, text: str, span: Span) -> str:
@@ -651,7 +698,7 @@ class Checker:
         return value.astimezone(UTC).isoformat()
 
     def not_allowed(self, node: exp.Expression, span: Span) -> NoReturn:
-        if isinstance(node, (exp.Subquery, exp.Select, exp.Query)):
+        if isinstance(node, (exp.Subquery, exp.Select, exp.Query)) or node.find(exp.Select):
             self.fail(
                 span,
                 "subqueries are not allowed in a segment definition",
@@ -674,6 +721,12 @@ class Checker:
 def check(statements: list[Statement], known_segments: Iterable[str] = ()) -> list[ir.Segment]:
     """Check the statements of one or more files; `known_segments` are already deployed."""
     return Checker(known_segments).check(statements)
+
+
+def _type_name(node: exp.Cast) -> str:
+    """sqlglot keeps known types as enum members and the rest (regclass, oid) as plain text."""
+    this = node.to.this
+    return str(getattr(this, "name", this)).upper()
 
 
 def _is_string(node: exp.Expression) -> bool:

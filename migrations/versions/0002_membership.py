@@ -189,7 +189,8 @@ BEGIN
              WHERE n.nspname = 'segments' AND c.relkind = 'v' LOOP
         EXECUTE format('DROP VIEW segments.%I', r.relname);
     END LOOP;
-    FOR r IN SELECT p.oid::regprocedure AS fn FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    FOR r IN SELECT p.oid::regprocedure AS fn FROM pg_proc p
+             JOIN pg_namespace n ON n.oid = p.pronamespace
              WHERE n.nspname = 'segql' AND (p.proname ~ '^(s|p)_' OR p.proname = 'tick') LOOP
         EXECUTE format('DROP FUNCTION %s', r.fn);
     END LOOP;
