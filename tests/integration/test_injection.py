@@ -4,6 +4,9 @@ Quotes, backslashes, dollar quotes (the generated functions' bodies are $segql$-
 markers, non-ASCII and very long strings go into literals, prop keys, trait names and comments.
 Deploy must succeed, membership must match the literal byte for byte, and the catalogs must
 hold exactly the objects a deploy creates: nothing dropped, nothing extra.
+
+Values in the data are hostile too: a profile with an extreme timestamp or number is read, or
+read as NULL, but never makes the writer's transaction fail.
 """
 
 from __future__ import annotations
@@ -153,3 +156,68 @@ def test_keyword_segment_names_deploy_as_quoted_identifiers(conn: psycopg.Connec
     assert {
         o for o in after - before if not expected_new_object(o, {"user", "order", "null"})
     } == set()
+
+
+# -- values in the data: a profile never makes its writer fail ---------------------------------
+
+RAISES_IN_TRIGGER = pytest.mark.xfail(
+    strict=True,
+    reason="readable but extreme values make the generated SQL raise inside the trigger "
+    "(cannot subtract infinite timestamps, interval out of range), so the INSERT into "
+    "segql.profiles fails",
+)
+HOSTILE_TRAITS = [
+    pytest.param(
+        "signed_up_at < now() - interval '1 day'",
+        {"signed_up_at": "infinity"},
+        id="infinity",
+        marks=RAISES_IN_TRIGGER,
+    ),
+    pytest.param(
+        "signed_up_at < now() - interval '1 day'",
+        {"signed_up_at": "-infinity"},
+        id="minus infinity",
+        marks=RAISES_IN_TRIGGER,
+    ),
+    pytest.param(
+        "'2026-01-01'::timestamptz < signed_up_at + interval '1 day' * score",
+        {"signed_up_at": "2026-01-01", "score": 1e20},
+        id="interval overflow",
+        marks=RAISES_IN_TRIGGER,
+    ),
+    pytest.param(
+        "signed_up_at > now() - interval '1 day'",
+        {"signed_up_at": "294000-01-01"},
+        id="year 294000",
+    ),
+    pytest.param(
+        "session_length::interval > interval '1 hour'",
+        {"session_length": 1e300},
+        id="huge interval in seconds",
+    ),
+    pytest.param("score * 2 > 1", {"score": "9e999"}, id="huge number"),
+]
+
+
+@pytest.mark.parametrize(("condition", "traits"), HOSTILE_TRAITS)
+def test_extreme_trait_values_do_not_fail_the_writer(
+    conn: psycopg.Connection, condition: str, traits: dict[str, Any]
+) -> None:
+    deploy.deploy(conn, parse_text(f"CREATE SEGMENT a AS {condition};"))
+    conn.commit()
+    add_user(conn, "u", traits, [])
+    assert {u for u, _ in deploy.members(conn, "a")} == deploy.full_members(conn, "a")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="'now', 'today', 'tomorrow' and 'yesterday' are read as timestamps relative to the "
+    "real clock at evaluation time (not segql.now()), so membership depends on when the user "
+    "was last evaluated",
+)
+@pytest.mark.parametrize("word", ["now", "today", "tomorrow", "yesterday"])
+def test_relative_timestamp_words_are_not_timestamps(conn: psycopg.Connection, word: str) -> None:
+    deploy.deploy(conn, parse_text("CREATE SEGMENT unknown AS signed_up_at::timestamptz IS NULL;"))
+    conn.commit()
+    add_user(conn, "u", {"signed_up_at": word}, [])
+    assert {u for u, _ in deploy.members(conn, "unknown")} == {"u"}
