@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -230,3 +231,27 @@ def test_pinned_clock_is_read_again_on_each_wake(
     assert row is not None
     assert row[:2] == ("exit", "time")
     assert row[2].isoformat() == "2030-01-02T00:00:00+00:00"
+
+
+def test_unreachable_database_is_retried_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """While the server is down the worker keeps trying, backing off, and says so once."""
+    attempts: list[float] = []
+    original = psycopg.connect
+
+    def counting_connect(*args: Any, **kwargs: Any) -> psycopg.Connection:
+        attempts.append(time.monotonic())
+        return original(*args, **kwargs)
+
+    with worker.StopEvent() as stop, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(psycopg, "connect", counting_connect)
+        timer = threading.Timer(2.0, stop.set)
+        timer.start()
+        worker.run_worker("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1", stop_event=stop)
+        timer.join()
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
+    assert 3 <= len(attempts) <= 6  # 0.1, 0.2, 0.4, 0.8 s apart: backing off, not spinning
+    assert gaps == sorted(gaps)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "lost the database connection" in warnings[0].getMessage()
