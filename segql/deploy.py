@@ -161,6 +161,9 @@ def _deploy(
         return result
 
     the_plan = plan(segments, versions)
+    for s in the_plan.segments:
+        row = conn.execute(generate.empty_member_sql(s, the_plan.empty_member).encode()).fetchone()
+        the_plan.empty_member[s.name] = bool(row and row[0])
     new_keys = _assign_feature_ids(conn, the_plan)
     deploy_id = conn.execute(
         "INSERT INTO segql.deploys (segments, created, changed, dropped, program) "

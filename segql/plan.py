@@ -77,6 +77,12 @@ class SegmentPlan:
 class Plan:
     segments: list[SegmentPlan]  # dependencies first
     feature_ids: dict[FeatureKey, int]
+    # Whether a user with no events and no traits is a member. When not, a user's first
+    # appearance need not be evaluated against segments that read none of its events.
+    empty_member: dict[str, bool] = field(default_factory=dict)
+
+    def must_see_new_users(self, seg: SegmentPlan) -> bool:
+        return self.empty_member.get(seg.name, True) or bool(seg.atoms)
 
     @property
     def state_keys(self) -> list[FeatureKey]:
