@@ -51,7 +51,8 @@ def _rows_per_second(
         if n_segments is not None:
             segments.deploy_segments(url, n_segments)
         with psycopg.connect(url) as conn:
-            data.checkpoint(conn)
+            if ctx.scale.checkpoint:
+                data.checkpoint(conn)
             started = time.perf_counter()
             rows = data.copy_batches(conn, batches)
             elapsed = time.perf_counter() - started
