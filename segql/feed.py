@@ -176,10 +176,11 @@ def subscribe(
     - `segments`: only these segments (default: all).
     - `consumer`: a name whose position is kept in the database; the subscription resumes after
       its last acknowledged change. Acknowledge with `sub.ack(change)` (cumulative). A new
-      consumer starts now, or after `since`.
-    - `since`: start after this seq (0: the whole log); for an existing consumer, move it there.
-      A seq is only a rough position: a change with a smaller seq that commits after the start is
-      still delivered, one that had committed is not.
+      consumer starts now, or after `since`; an existing one ignores `since` (so that a service
+      restarted with the same arguments resumes): drop it to start over.
+    - `since`: start after this seq (0: the whole log). A seq is only a rough position: a change
+      with a smaller seq that commits after the start is still delivered, one that had committed
+      is not.
     - Without either, start now.
     - `poll_interval`: read even without a notification this often (seconds).
     - `timeout`: stop iterating after this many seconds without a change (default: never).
@@ -339,7 +340,7 @@ class Subscription(Iterator[Change]):
             stored = conn.execute(
                 query("consumer_cursor", "feed.sql"), {"name": self.consumer}
             ).fetchone()
-        if stored is not None and since is None:
+        if stored is not None:
             base, floor, batch, tx, seq, segments = stored
             if (sorted(segments) if segments else None) != self.segments:
                 raise FeedError(

@@ -45,7 +45,8 @@ def members_at(conn: psycopg.Connection, name: str, ts: datetime) -> list[tuple[
     if pruned is not None and ts < pruned:
         raise HistoryError(
             f"the change log was pruned up to {pruned.isoformat()}; membership before then "
-            "cannot be replayed")
+            "cannot be replayed"
+        )
     rows = conn.execute(query("members_at", "feed.sql"), {"segment": name, "at": ts})
     return [(r[0], r[1]) for r in rows]
 
@@ -55,8 +56,9 @@ def parse_ts(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise HistoryError(f"'{text}' is not an ISO 8601 timestamp "
-                           "(write e.g. 2026-01-31T12:00:00Z)") from None
+        raise HistoryError(
+            f"'{text}' is not an ISO 8601 timestamp (write e.g. 2026-01-31T12:00:00Z)"
+        ) from None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
@@ -87,9 +89,15 @@ class LoggedChange:
     version: int
 
     def as_json(self) -> dict[str, Any]:
-        return {"seq": self.seq, "segment": self.segment, "user_id": self.user_id,
-                "kind": self.kind, "at": _iso(self.at), "cause": self.cause,
-                "version": self.version}
+        return {
+            "seq": self.seq,
+            "segment": self.segment,
+            "user_id": self.user_id,
+            "kind": self.kind,
+            "at": _iso(self.at),
+            "cause": self.cause,
+            "version": self.version,
+        }
 
 
 @dataclass(frozen=True)
@@ -102,8 +110,12 @@ class PeriodCount:
     size: int
 
     def as_json(self) -> dict[str, Any]:
-        return {"start": _iso(self.start), "enters": self.enters, "exits": self.exits,
-                "size": self.size}
+        return {
+            "start": _iso(self.start),
+            "enters": self.enters,
+            "exits": self.exits,
+            "size": self.size,
+        }
 
 
 def user_changes(conn: psycopg.Connection, name: str, user_id: str) -> list[LoggedChange]:
@@ -159,11 +171,17 @@ class Condition:
     right: Value | None = None
 
     def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"condition": self.text, "holds": self.holds,
-                               "values": [v.as_json() for v in self.values]}
+        out: dict[str, Any] = {
+            "condition": self.text,
+            "holds": self.holds,
+            "values": [v.as_json() for v in self.values],
+        }
         if self.op is not None and self.left is not None and self.right is not None:
-            out["comparison"] = {"left": self.left.as_json(), "op": self.op,
-                                 "right": self.right.as_json()}
+            out["comparison"] = {
+                "left": self.left.as_json(),
+                "op": self.op,
+                "right": self.right.as_json(),
+            }
         return out
 
 
@@ -206,8 +224,9 @@ class Explanation:
 def why(conn: psycopg.Connection, name: str, user_id: str) -> Explanation:
     """Each condition of the segment's definition, evaluated for one user now."""
     require_segment(conn, name)
-    row = conn.execute("SELECT version, definition FROM segql.segments WHERE name = %s",
-                       [name]).fetchone()
+    row = conn.execute(
+        "SELECT version, definition FROM segql.segments WHERE name = %s", [name]
+    ).fetchone()
     assert row is not None
     version, definition = int(row[0]), str(row[1])
     known = [r[0] for r in conn.execute("SELECT name FROM segql.segments")]
@@ -260,8 +279,9 @@ def _leaves(node: ir.Expr) -> list[ir.Expr]:
     return list(out)
 
 
-def _evaluate(conn: psycopg.Connection, segment: ir.Segment, items: list[ir.Expr],
-              user_id: str) -> dict[str, Any]:
+def _evaluate(
+    conn: psycopg.Connection, segment: ir.Segment, items: list[ir.Expr], user_id: str
+) -> dict[str, Any]:
     """One query for one user: every item, both sides of comparisons, every leaf, the whole.
 
     The SQL is rendered from the checked definition the way the full-recompute query is (feature
@@ -277,8 +297,10 @@ def _evaluate(conn: psycopg.Connection, segment: ir.Segment, items: list[ir.Expr
             joins.append(generate.lateral(aliases[key], key, due=False))
 
     def member(node: ir.InSegment) -> str:
-        return ("EXISTS (SELECT 1 FROM segql.members m "
-                f"WHERE m.segment = {quote_literal(node.name)} AND m.user_id = u.user_id)")
+        return (
+            "EXISTS (SELECT 1 FROM segql.members m "
+            f"WHERE m.segment = {quote_literal(node.name)} AND m.user_id = u.user_id)"
+        )
 
     render = Renderer(lambda a: agg_value(a, aliases[FeatureKey.of(a)]), member)
     columns = {"now": "clk.now", "holds": f"coalesce({render(segment.condition)}, false)"}
@@ -290,11 +312,12 @@ def _evaluate(conn: psycopg.Connection, segment: ir.Segment, items: list[ir.Expr
         for j, leaf in enumerate(_leaves(item)):
             columns[f"leaf{i}_{j}"] = render(leaf)
     select = ",\n       ".join(f"{expr} AS {name}" for name, expr in columns.items())
-    text = (f"SELECT {select}\n"
-            "FROM (SELECT %(user_id)s::text AS user_id) u\n"
-            "CROSS JOIN (SELECT segql.now() AS now) clk\n"
-            "LEFT JOIN segql.profiles p ON p.user_id = u.user_id\n"
-            + "\n".join(joins))
+    text = (
+        f"SELECT {select}\n"
+        "FROM (SELECT %(user_id)s::text AS user_id) u\n"
+        "CROSS JOIN (SELECT segql.now() AS now) clk\n"
+        "LEFT JOIN segql.profiles p ON p.user_id = u.user_id\n" + "\n".join(joins)
+    )
     cur = conn.execute(text.encode(), {"user_id": user_id})
     row = cur.fetchone()
     assert row is not None and cur.description is not None
@@ -302,8 +325,7 @@ def _evaluate(conn: psycopg.Connection, segment: ir.Segment, items: list[ir.Expr
 
 
 def _condition(i: int, item: ir.Expr, evaluated: dict[str, Any]) -> Condition:
-    values = [Value(_text(leaf), evaluated[f"leaf{i}_{j}"])
-              for j, leaf in enumerate(_leaves(item))]
+    values = [Value(_text(leaf), evaluated[f"leaf{i}_{j}"]) for j, leaf in enumerate(_leaves(item))]
     holds = evaluated[f"item{i}"]
     if isinstance(item, ir.Compare):
         left = Value(_text(item.left), evaluated[f"left{i}"])
@@ -317,9 +339,16 @@ def _text(node: ir.Expr) -> str:
     return _show(node, top=True)
 
 
-_AGG_NAMES = {"count": "event_count", "did": "did", "sum": "event_sum", "avg": "event_avg",
-              "min": "event_min", "max": "event_max", "first": "first_event_at",
-              "last": "last_event_at"}
+_AGG_NAMES = {
+    "count": "event_count",
+    "did": "did",
+    "sum": "event_sum",
+    "avg": "event_avg",
+    "min": "event_min",
+    "max": "event_max",
+    "first": "first_event_at",
+    "last": "last_event_at",
+}
 
 
 def _show(node: ir.Expr, top: bool = False) -> str:

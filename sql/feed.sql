@@ -45,9 +45,7 @@ WHERE name = %(name)s;
 -- name: create_consumer
 INSERT INTO segql.consumers (name, base, floor_seq, segments)
 VALUES (%(name)s, %(base)s::pg_snapshot, %(floor)s, %(segments)s::text[])
-ON CONFLICT (name) DO UPDATE
-  SET base = excluded.base, floor_seq = excluded.floor_seq, segments = excluded.segments,
-      batch = NULL, batch_tx = NULL, batch_seq = NULL, updated_at = now();
+ON CONFLICT (name) DO NOTHING;
 
 -- name: save_cursor
 UPDATE segql.consumers

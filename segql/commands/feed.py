@@ -36,23 +36,42 @@ def register(app: typer.Typer) -> None:
 def listen(
     ctx: typer.Context,
     segments: list[str] | None = typer.Argument(
-        None, help="Segments to follow [default: all, including ones deployed later]."),
+        None, help="Segments to follow [default: all, including ones deployed later]."
+    ),
     consumer: str | None = typer.Option(
-        None, "--consumer", "-c", envvar="SEGQL_CONSUMER",
-        help="Keep this consumer's position in the database and resume from it."),
+        None,
+        "--consumer",
+        "-c",
+        envvar="SEGQL_CONSUMER",
+        help="Keep this consumer's position in the database and resume from it.",
+    ),
     since: int | None = typer.Option(
-        None, "--since", min=0, envvar="SEGQL_LISTEN_SINCE",
-        help="Start after this seq (0: the whole log); moves an existing --consumer there."),
+        None,
+        "--since",
+        min=0,
+        envvar="SEGQL_LISTEN_SINCE",
+        help="Start after this seq (0: the whole log); a --consumer only when it is new.",
+    ),
     ack: bool = typer.Option(
-        True, "--ack/--no-ack", envvar="SEGQL_LISTEN_ACK",
-        help="Acknowledge printed changes (with --consumer); --no-ack reads without moving it."),
+        True,
+        "--ack/--no-ack",
+        envvar="SEGQL_LISTEN_ACK",
+        help="Acknowledge printed changes (with --consumer); --no-ack reads without moving it.",
+    ),
     poll_interval: float = typer.Option(
-        feed.DEFAULT_POLL_INTERVAL, "--poll-interval", min=0.05,
+        feed.DEFAULT_POLL_INTERVAL,
+        "--poll-interval",
+        min=0.05,
         envvar="SEGQL_LISTEN_POLL_INTERVAL",
-        help="Seconds between reads of the log when no notification arrives."),
+        help="Seconds between reads of the log when no notification arrives.",
+    ),
     timeout: float | None = typer.Option(
-        None, "--timeout", min=0, envvar="SEGQL_LISTEN_TIMEOUT",
-        help="Exit after this many seconds without a change [default: run until stopped]."),
+        None,
+        "--timeout",
+        min=0,
+        envvar="SEGQL_LISTEN_TIMEOUT",
+        help="Exit after this many seconds without a change [default: run until stopped].",
+    ),
 ) -> None:
     """Print membership changes as JSON lines, in commit order, until SIGTERM or Ctrl-C.
 
@@ -67,10 +86,20 @@ def listen(
         for name in names or []:
             require_segment(conn, name)
     _log_to_stderr()
-    with StopEvent() as stop, stop_on_signals(stop), feed.subscribe(
-        st.url, segments=names, consumer=consumer, since=since, poll_interval=poll_interval,
-        timeout=timeout, read_only=not ack, stop=stop,
-    ) as sub:
+    with (
+        StopEvent() as stop,
+        stop_on_signals(stop),
+        feed.subscribe(
+            st.url,
+            segments=names,
+            consumer=consumer,
+            since=since,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            read_only=not ack,
+            stop=stop,
+        ) as sub,
+    ):
         _print_changes(sub)
 
 
@@ -110,9 +139,11 @@ def history_(
     name: str = typer.Argument(..., help="Segment name."),
     user: str | None = typer.Option(None, "--user", "-u", help="One user's enters and exits."),
     changes: bool = typer.Option(
-        False, "--changes", help="List the segment's latest changes instead of totals."),
+        False, "--changes", help="List the segment's latest changes instead of totals."
+    ),
     every: str = typer.Option(
-        "day", "--every", help="Period of the totals: hour, day, week or month (UTC)."),
+        "day", "--every", help="Period of the totals: hour, day, week or month (UTC)."
+    ),
     limit: int = typer.Option(100, "--limit", min=1, help="How many changes --changes lists."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
 ) -> None:
@@ -126,16 +157,21 @@ def history_(
     name = name.lower()
     with state(ctx).connect() as conn:
         if user is not None or changes:
-            rows = (history.user_changes(conn, name, user) if user is not None
-                    else history.recent_changes(conn, name, limit))
+            rows = (
+                history.user_changes(conn, name, user)
+                if user is not None
+                else history.recent_changes(conn, name, limit)
+            )
             _print_rows([r.as_json() for r in rows], as_json, _change_line)
         else:
             periods = history.series(conn, name, every)
             _print_rows([p.as_json() for p in periods], as_json, _period_line)
         pruned = history.horizon(conn)
     if pruned is not None and not as_json:
-        typer.echo(f"(the log was pruned before {pruned.isoformat()}: earlier totals are partial)",
-                   err=True)
+        typer.echo(
+            f"(the log was pruned before {pruned.isoformat()}: earlier totals are partial)",
+            err=True,
+        )
 
 
 def _print_rows(rows: list[dict[str, Any]], as_json: bool, line: Any) -> None:
@@ -147,8 +183,10 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool, line: Any) -> None:
 
 
 def _change_line(row: dict[str, Any]) -> str:
-    return (f"{row['at']}  {row['kind']:<5}  {row['user_id']}  "
-            f"(cause {row['cause']}, v{row['version']}, seq {row['seq']})")
+    return (
+        f"{row['at']}  {row['kind']:<5}  {row['user_id']}  "
+        f"(cause {row['cause']}, v{row['version']}, seq {row['seq']})"
+    )
 
 
 def _period_line(row: dict[str, Any]) -> str:
@@ -172,8 +210,7 @@ def why(
 
 
 def explanation_lines(e: history.Explanation) -> list[str]:
-    status = (f"a member since {_ts(e.member_since)}" if e.member_since
-              else "not a member")
+    status = f"a member since {_ts(e.member_since)}" if e.member_since else "not a member"
     lines = [f"{e.user_id} is {status} of {e.segment} (v{e.version}), at {_ts(e.now)}."]
     if not e.known_user:
         lines.append(f"  {e.user_id} has no events and no profile.")
@@ -187,11 +224,16 @@ def explanation_lines(e: history.Explanation) -> list[str]:
             lines.append(f"        {v.label} = {_value(v.value)}")
         lines.extend(f"        {line}" for line in _threshold(c))
     if e.holds != e.member:
-        lines.append("  (membership will follow at the next change for this user, or the next "
-                     "timer: the definition reads the clock)")
+        lines.append(
+            "  (membership will follow at the next change for this user, or the next "
+            "timer: the definition reads the clock)"
+        )
     last = e.last_change
-    lines.append(f"Last change: {last.kind} at {_ts(last.at)} (cause {last.cause}, seq {last.seq})"
-                 if last else "Last change: none")
+    lines.append(
+        f"Last change: {last.kind} at {_ts(last.at)} (cause {last.cause}, seq {last.seq})"
+        if last
+        else "Last change: none"
+    )
     lines.append(f"Next timer: {_ts(e.next_timer)}" if e.next_timer else "Next timer: none")
     return lines
 
@@ -229,10 +271,14 @@ def _value(value: Any) -> str:
 def prune_log(
     ctx: typer.Context,
     older_than: str = typer.Option(
-        ..., "--older-than", envvar="SEGQL_PRUNE_OLDER_THAN",
-        help="Age of the changes to delete: 90d, 12h, 2w, 30m, 45s (by the segql clock)."),
+        ...,
+        "--older-than",
+        envvar="SEGQL_PRUNE_OLDER_THAN",
+        help="Age of the changes to delete: 90d, 12h, 2w, 30m, 45s (by the segql clock).",
+    ),
     force: bool = typer.Option(
-        False, "--force", help="Also delete changes named consumers have not acknowledged."),
+        False, "--force", help="Also delete changes named consumers have not acknowledged."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Report, delete nothing."),
 ) -> None:
     """Delete old changes from the log, never past the slowest named consumer (unless --force).
@@ -256,8 +302,10 @@ def prune_lines(r: feed.PruneResult) -> list[str]:
     for segment, n in sorted(r.deleted.items()):
         lines.append(f"  {segment}: {n:,}")
     if r.held_back:
-        lines.append(f"Kept {r.held_back:,} older change(s) that named consumers have not "
-                     "acknowledged yet (--force deletes them):")
+        lines.append(
+            f"Kept {r.held_back:,} older change(s) that named consumers have not "
+            "acknowledged yet (--force deletes them):"
+        )
         for name, n in sorted(r.held_by.items(), key=lambda kv: (-kv[1], kv[0])):
             lines.append(f"  {name}: {n:,} pending")
     return lines
@@ -294,8 +342,10 @@ def consumers_list(
     for c in found:
         acked = c.acked_at.isoformat(timespec="seconds") if c.acked_at else "-"
         last = str(c.last_seq) if c.last_seq is not None else "-"
-        typer.echo(f"{c.name:<{width}}  {c.pending:>9,}  {last:>9}  {acked:<25}  "
-                   f"{', '.join(c.segments) if c.segments else '(all)'}")
+        typer.echo(
+            f"{c.name:<{width}}  {c.pending:>9,}  {last:>9}  {acked:<25}  "
+            f"{', '.join(c.segments) if c.segments else '(all)'}"
+        )
 
 
 @consumers_app.command("drop")
