@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from segql import deploy, synth
+from segql.check import check
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -97,6 +98,16 @@ class Shop:
 @pytest.fixture
 def shop(conn: psycopg.Connection) -> Shop:
     return Shop(conn, *EXAMPLE_FILES)
+
+
+def test_every_example_is_commented_and_compiles_alone() -> None:
+    """Each file deploys on its own, and every segment says what it is for."""
+    for name in EXAMPLE_FILES:
+        path = files("segql.examples").joinpath(name)
+        segments = check(deploy.load_files([str(path)]))
+        assert segments, name
+        for segment in segments:
+            assert segment.comment, f"{name}: {segment.name} has no COMMENT"
 
 
 # -- storefront ----------------------------------------------------------------------------------
