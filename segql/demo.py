@@ -49,6 +49,7 @@ RATE_WINDOW = 5.0  # seconds over which enters and exits per second are averaged
 RECENT_CHANGES = 200
 PROFILE_UPDATE_INTERVAL = 1.0  # seconds between two plan changes
 BATCH_INTERVAL = 0.1  # seconds between two COPYs of live events
+FEED_CATCH_UP = 10.0  # seconds the feed gets, at the end, to deliver the last changes
 # A year of sparse history for the recency tiers, then a dense recent stretch for the windows of
 # hours and days; the split is by share of events.
 HISTORY_DAYS = 365
@@ -198,6 +199,7 @@ class Tally:
 
     recent: deque[feed.Change] = field(default_factory=lambda: deque(maxlen=RECENT_CHANGES))
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, cause)
+    last_seq: int = 0
     _moments: deque[tuple[float, str, str]] = field(default_factory=deque)  # (monotonic, seg, kind)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -205,6 +207,7 @@ class Tally:
         with self._lock:
             self.recent.append(change)
             self.counts[change.kind, change.cause] += 1
+            self.last_seq = max(self.last_seq, change.seq)
             self._moments.append((time.monotonic(), change.segment, change.kind))
 
     def latest(self, n: int) -> list[feed.Change]:
@@ -231,6 +234,7 @@ class Summary:
     events: int
     profile_updates: int
     changes: Counter[tuple[str, str]]  # (kind, cause), read from the change log
+    seen: Counter[tuple[str, str]]  # the same, as the change feed delivered them
     retried_writes: int
     sizes_start: dict[str, int]
     sizes_end: dict[str, int]
@@ -282,7 +286,10 @@ class Demo:
         # Every event of a step carries the step's moment: on a pinned clock that is exactly the
         # time the database is at, so no live event lands in its future.
         self._stream = synth.live_events(options.seed, options.users, lambda: self._moment)
-        self._threads: list[threading.Thread] = []
+        # The feed stops after everything else, once it has delivered the last change.
+        self._feed_stop = StopEvent()
+        self._worker: threading.Thread | None = None
+        self._feed: threading.Thread | None = None
         self._conn: psycopg.Connection | None = None
         self._reader: psycopg.Connection | None = None
         self._baseline = 0
@@ -306,20 +313,26 @@ class Demo:
             run.clock_set(self._conn, self.clock.now())
         # Nothing else writes yet, so every change after this seq belongs to the demo.
         self._baseline = int(self._one(LAST_SEQ))
+        self.tally.last_seq = self._baseline
         self._sample()
         self.sizes_start = dict(self.sizes)
         # The subscription starts before any traffic, so the feed misses nothing of the demo.
-        subscription = feed.subscribe(url, stop=self.stop, poll_interval=1.0)
-        self._spawn("segql demo feed", self._follow, subscription)
+        subscription = feed.subscribe(url, stop=self._feed_stop, poll_interval=1.0)
+        self._feed = self._spawn("segql demo feed", self._follow, subscription)
         if not self.clock.pinned:
-            self._spawn("segql demo worker", self._work, url)
+            self._worker = self._spawn("segql demo worker", self._work, url)
         self._started = time.monotonic()
         self._next_sample = self._started + SAMPLE_INTERVAL
         self._next_profile = self._started + PROFILE_UPDATE_INTERVAL
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._join()
+        self.stop.set()
+        self._join_worker()
+        self._feed_stop.set()
+        if self._feed is not None:
+            self._feed.join(timeout=30)
+        self._feed_stop.close()
         for conn in (self._conn, self._reader):
             if conn is not None:
                 conn.close()
@@ -329,17 +342,15 @@ class Demo:
                 logger.removeHandler(self._log_handler)
                 logger.propagate = True
 
-    def _join(self) -> None:
-        self.stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
-        self._threads.clear()
+    def _join_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.join(timeout=30)
 
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self._started
 
-    def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
+    def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> threading.Thread:
         def guarded() -> None:
             try:
                 target(*args)
@@ -349,7 +360,7 @@ class Demo:
 
         thread = threading.Thread(target=guarded, name=name, daemon=True)
         thread.start()
-        self._threads.append(thread)
+        return thread
 
     def _follow(self, subscription: feed.Subscription) -> None:
         with subscription:
@@ -437,9 +448,21 @@ class Demo:
     # -- reading ---------------------------------------------------------------------------------
 
     def finish(self) -> Summary:
-        """Stop the worker and the feed, then count from the change log: nothing is in flight."""
+        """Stop the traffic and the worker, let the feed catch up, then count from the change log.
+
+        Nothing writes any more when the log is read, so the counts are exact; `seen` says what
+        the feed delivered of them.
+        """
         seconds = self.elapsed
-        self._join()
+        self.stop.set()
+        self._join_worker()
+        last = int(self._one(LAST_SEQ))
+        deadline = time.monotonic() + FEED_CATCH_UP
+        while self.tally.last_seq < last and time.monotonic() < deadline and not self.errors:
+            time.sleep(0.05)
+        self._feed_stop.set()
+        if self._feed is not None:
+            self._feed.join(timeout=30)
         assert self._reader is not None
         rows = self._reader.execute(CHANGES_SINCE, [self._baseline]).fetchall()
         self._sample()
@@ -450,6 +473,7 @@ class Demo:
             profile_updates=self.profile_updates,
             retried_writes=self.retried_writes,
             changes=Counter({(kind, cause): int(n) for kind, cause, n in rows}),
+            seen=self.tally.totals(),
             sizes_start=self.sizes_start,
             sizes_end=dict(self.sizes),
             pinned_at=pinned_at,

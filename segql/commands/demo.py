@@ -285,6 +285,12 @@ def _print_summary(summary: demo_api.Summary, prepared: demo_api.Prepared) -> No
         enters, exits = summary.changes["enter", cause], summary.changes["exit", cause]
         lines.append(f"  {cause:<10}{enters:>8,}{exits:>8,}")
     lines.append(f"Timed exits: {summary.timed_exits:,}.")
+    seen, total = sum(summary.seen.values()), sum(summary.changes.values())
+    lines.append(
+        f"The change feed delivered all {total:,} changes."
+        if summary.seen == summary.changes
+        else f"The change feed delivered {seen:,} of the {total:,} changes in the log."
+    )
     if summary.retried_writes:
         lines.append(
             f"Writes sent again after losing a deadlock to the timer worker: "
