@@ -458,9 +458,11 @@ class Checker:
             return None
         if type(node) in ARITHMETIC:
             op = ARITHMETIC[type(node)]
-            lt, rt = _fill_arith_types(
-                op, self.natural(node.this), self.natural(node.expression), None
-            )
+            left, right = self.natural(node.this), self.natural(node.expression)
+            if op in "+-" and "interval" in (left, right) and None in (left, right):
+                # trait ± interval is a timestamp or an interval: the other side decides.
+                return None
+            lt, rt = _fill_arith_types(op, left, right, None)
             if lt is None or rt is None:
                 return lt if op not in "+-" or lt != "ts" else None
             return _arith_result(op, lt, rt)
@@ -748,7 +750,7 @@ def _fill_arith_types(
         if rt == "ts":
             lt = "ts" if op == "-" else "interval"
         elif rt == "interval":
-            lt = "ts" if op == "+" and want == "ts" else "interval" if op in "+-" else "num"
+            lt = ("ts" if want == "ts" else "interval") if op in "+-" else "num"
         else:
             lt = rt
     if rt is None:

@@ -51,7 +51,7 @@ def json_field(column: str, key: str, typ: ir.Type) -> str:
     if typ == "text":
         return f"({column} ->> {quote_literal(key)})"
     if typ == "interval":
-        return f"make_interval(secs => segql.num({column} -> {quote_literal(key)}))"
+        return f"segql.seconds(segql.num({column} -> {quote_literal(key)}))"
     return f"{CASTS[typ]}({column} -> {quote_literal(key)})"
 
 
@@ -130,6 +130,12 @@ class Renderer:
         left, right = self(node.left), self(node.right)
         if node.op == "-" and node.left.type == "ts" and node.right.type == "ts":
             return f"segql.span({left}, {right})"
+        if node.op == "*" and "interval" in (node.left.type, node.right.type):
+            if node.left.type == "interval":
+                return f"segql.imul({left}, {right})"
+            return f"segql.imul({right}, {left})"
+        if node.op == "/" and node.left.type == "interval":
+            return f"segql.idiv({left}, {right})"
         if node.op in ("/", "%"):
             zero = "make_interval()" if node.right.type == "interval" else "0"
             return f"({left} {node.op} NULLIF({right}, {zero}))"

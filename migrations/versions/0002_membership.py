@@ -136,16 +136,23 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 -- Timestamps without a zone are read as UTC whatever the session's TimeZone, so membership does
--- not depend on which session wrote the profile.
+-- not depend on which session wrote the profile. Only years 1 to 9999 are read: words such as
+-- 'now' or 'tomorrow' would follow the real clock, and infinities or far years would make
+-- interval arithmetic raise inside the writer's trigger.
 CREATE FUNCTION segql.ts(v jsonb) RETURNS timestamptz
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET "TimeZone" TO 'UTC' AS $$
+DECLARE
+    t timestamptz;
 BEGIN
     IF jsonb_typeof(v) = 'number' THEN
-        RETURN to_timestamp((v #>> '{}')::double precision);
-    ELSIF jsonb_typeof(v) = 'string' THEN
-        RETURN (v #>> '{}')::timestamptz;
+        t := to_timestamp((v #>> '{}')::double precision);
+    ELSIF jsonb_typeof(v) = 'string' AND (v #>> '{}') ~ '^\s*[0-9]{4}-' THEN
+        t := (v #>> '{}')::timestamptz;
     END IF;
-    RETURN NULL;
+    IF t IS NULL OR NOT isfinite(t) OR t < '0001-01-01' OR t >= '10000-01-01' THEN
+        RETURN NULL;
+    END IF;
+    RETURN t;
 EXCEPTION WHEN others THEN
     RETURN NULL;
 END
@@ -156,6 +163,23 @@ $$;
 CREATE FUNCTION segql.span(a timestamptz, b timestamptz) RETURNS interval
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT make_interval(secs => extract(epoch FROM a - b))
+$$;
+
+-- Interval arithmetic on values from JSON: out of range reads as NULL instead of raising in the
+-- writer's trigger. About 3,000 years is far beyond any segment's horizon.
+CREATE FUNCTION segql.seconds(n numeric) RETURNS interval
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN abs(n) < 1e11 THEN make_interval(secs => n::double precision) END
+$$;
+
+CREATE FUNCTION segql.imul(i interval, n numeric) RETURNS interval
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT segql.seconds(extract(epoch FROM i) * n)
+$$;
+
+CREATE FUNCTION segql.idiv(i interval, n numeric) RETURNS interval
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT segql.seconds(extract(epoch FROM i) / NULLIF(n, 0))
 $$;
 
 -- Replaced by every deploy; until the first one there is nothing to tick.
@@ -197,6 +221,9 @@ BEGIN
 END
 $$;
 DROP FUNCTION IF EXISTS segql.crossing(timestamptz, integer, interval);
+DROP FUNCTION IF EXISTS segql.idiv(interval, numeric);
+DROP FUNCTION IF EXISTS segql.imul(interval, numeric);
+DROP FUNCTION IF EXISTS segql.seconds(numeric);
 DROP FUNCTION IF EXISTS segql.span(timestamptz, timestamptz);
 DROP FUNCTION IF EXISTS segql.ts(jsonb);
 DROP FUNCTION IF EXISTS segql.txt(jsonb);

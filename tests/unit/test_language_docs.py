@@ -111,14 +111,9 @@ def test_every_aggregate_and_operator_is_shown() -> None:
         assert word in text, f"no example uses {word!r}"
 
 
-# -- a known compiler gap: the documented rule "types come from the other side" ------------------
+# -- the documented rule "types come from the other side" -------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="trait + interval compared with a timestamp is typed as an "
-    "interval (check.natural guesses the trait's type without the other side)",
-)
 @pytest.mark.parametrize(
     "condition",
     [
