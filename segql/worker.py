@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import select
+import selectors
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -61,42 +61,50 @@ KEEPALIVES = "keepalives=1 keepalives_idle=30 keepalives_interval=10 keepalives_
 class StopEvent:
     """A stop flag that wakes a sleeping worker at once.
 
-    Safe to set from a signal handler or another thread: setting it writes one byte to a pipe
-    that the worker's sleep waits on beside the listener's socket.
+    Safe to set from a signal handler or another thread: setting it sends one byte over a socket
+    pair that the worker's sleep waits on beside the listener's socket (a socket rather than a
+    pipe so that the same wait works wherever Python's selectors do).
     """
 
     def __init__(self) -> None:
-        self._read, self._write = os.pipe()
-        os.set_blocking(self._write, False)
+        self._read, self._write = socket.socketpair()
+        self._write.setblocking(False)
         self._set = False
 
     def set(self) -> None:
         self._set = True
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._write, b"x")
+        with contextlib.suppress(OSError):
+            self._write.send(b"x")
 
     def is_set(self) -> bool:
         return self._set
 
     def fileno(self) -> int:
-        return self._read
+        return self._read.fileno()
 
     def wait(self, timeout: float | None) -> bool:
         """Sleep up to `timeout` seconds or until set; True when set."""
         if not self._set:
-            select.select([self._read], [], [], timeout)
+            _wait_readable([self.fileno()], timeout)
         return self._set
 
     def close(self) -> None:
-        for fd in (self._read, self._write):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self._read.close()
+        self._write.close()
 
     def __enter__(self) -> StopEvent:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _wait_readable(fds: list[int], timeout: float | None) -> None:
+    """Block until one of `fds` is readable or `timeout` passes (any descriptor number)."""
+    with selectors.DefaultSelector() as selector:
+        for fd in fds:
+            selector.register(fd, selectors.EVENT_READ)
+        selector.select(timeout)
 
 
 @contextlib.contextmanager
@@ -271,7 +279,7 @@ class _Worker:
         assert self.listener is not None
         if seconds > 0:
             log.debug("sleeping %.3f s", seconds)
-            select.select([self.stop.fileno(), self.listener.fileno()], [], [], seconds)
+            _wait_readable([self.stop.fileno(), self.listener.fileno()], seconds)
 
     def _swallow_notifications(self) -> None:
         """Consume pending doorbells; they carry nothing but 'look again'."""
