@@ -66,6 +66,7 @@ from typing import Any, NamedTuple, Protocol
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from segql import generate
 from segql.errors import SegqlError
@@ -312,8 +313,6 @@ class Subscription(Iterator[Change]):
                 "could be stored; it will be delivered again"
             ) from None
         self._acked = position
-        for seq in [s for s, p in self._positions.items() if p <= position]:
-            del self._positions[seq]
 
     def close(self) -> None:
         self._closed = True
@@ -536,22 +535,18 @@ class Subscription(Iterator[Change]):
     # -- connections -----------------------------------------------------------------------------
 
     def _connect(self) -> None:
-        self._query = psycopg.connect(self.url, autocommit=True, application_name="segql feed")
-        # TCP keepalives: a half-open connection (a vanished server, a dropped NAT entry) would
-        # otherwise never carry another notification and never report an error either.
-        self._listen = psycopg.connect(
-            self.url,
-            autocommit=True,
-            application_name="segql listen",
-            keepalives=1,
-            keepalives_idle=30,
-            keepalives_interval=10,
-            keepalives_count=3,
-        )
-        for channel in self._channels():
-            self._listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-        if self.consumer is not None:
-            self._lock_consumer(self._query)
+        try:
+            self._query = psycopg.connect(self.url, autocommit=True, application_name="segql feed")
+            self._listen = psycopg.connect(
+                _with_keepalives(self.url), autocommit=True, application_name="segql listen"
+            )
+            for channel in self._channels():
+                self._listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+            if self.consumer is not None:
+                self._lock_consumer(self._query)
+        except BaseException:
+            self._disconnect()
+            raise
 
     def _channels(self) -> list[str]:
         if self.segments is None:
@@ -612,6 +607,20 @@ class Subscription(Iterator[Change]):
 
 class _GaveUp(Exception):
     """Reconnecting was cut short by the stop flag or the idle timeout."""
+
+
+def _with_keepalives(url: str) -> str:
+    """TCP keepalives on the listening connection, unless the URL says otherwise: a half-open
+    connection (a vanished server, a dropped NAT entry) would never carry another notification
+    and never report an error either. libpq ignores them on Unix sockets."""
+    params = conninfo_to_dict(url)
+    defaults = {
+        "keepalives": "1",
+        "keepalives_idle": "30",
+        "keepalives_interval": "10",
+        "keepalives_count": "3",
+    }
+    return make_conninfo(url, **{k: v for k, v in defaults.items() if k not in params})
 
 
 def _one_line(exc: BaseException) -> str:
