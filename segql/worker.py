@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import selectors
 import signal
 import socket
@@ -363,14 +364,18 @@ def install_cron(url: str) -> CronJob:
         )
     cron_url = url if cron_database == database else db.with_database(url, cron_database)
     with psycopg.connect(cron_url, autocommit=True) as cron:
-        cron.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
-        version = _one(cron, "SELECT extversion FROM pg_extension WHERE extname = 'pg_cron'")
+        version = _one(
+            cron,
+            "SELECT coalesce(installed_version, default_version) FROM pg_available_extensions "
+            "WHERE name = 'pg_cron'",
+        )
         if _version_tuple(version) < (1, 5):
             raise CronUnavailable(
                 f"pg_cron {version} cannot run a job every second (that needs 1.5 or later): "
-                "run `ALTER EXTENSION pg_cron UPDATE` after upgrading the package, or use the "
-                "Python worker (`segql worker`)."
+                "upgrade the package and run `ALTER EXTENSION pg_cron UPDATE` (or remove the "
+                "old extension), or use the Python worker (`segql worker`)."
             )
+        cron.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
         if cron_database == database:
             name = CRON_JOB
             job_id = _one(
@@ -403,9 +408,9 @@ def _one(conn: psycopg.Connection, query: str, params: list[object] | None = Non
     return row[0] if row else None
 
 
-def _version_tuple(version: object) -> tuple[int, ...]:
-    parts = []
-    for part in str(version).split("."):
-        digits = "".join(ch for ch in part if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
+def _version_tuple(version: object) -> tuple[int, int]:
+    """(major, minor) of an extension version such as '1.6' or Debian's '1.4-1'."""
+    match = re.match(r"\s*(\d+)(?:\.(\d+))?", str(version))
+    if match is None:
+        return (0, 0)
+    return (int(match.group(1)), int(match.group(2) or 0))
