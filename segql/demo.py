@@ -409,10 +409,10 @@ class Demo:
     def _switch_plan(self) -> None:
         """A New York customer upgrades to premium or steps down to pro: premium_new_york moves.
 
-        Upgrades and downgrades take turns, so the segment moves both ways instead of only
+        Upgrade or downgrade is a coin toss, so the segment wanders both ways instead of only
         filling up with the many customers who are not premium yet.
         """
-        upgrade = self.profile_updates % 2 == 0
+        upgrade = self._rng.random() < 0.5
         pool = [p for p in self._new_yorkers if (p["traits"].get("plan") == "premium") != upgrade]
         if not pool:
             return

@@ -165,9 +165,11 @@ def _header(d: demo_api.Demo, seconds: float | None) -> list[Text]:
         f"events {d.events_sent:,} ({d.options.rate:g}/s) · profile updates "
         f"{d.profile_updates:,} · clock {clock}"
     )
-    causes = " · ".join(
-        f"{cause} {totals['enter', cause]:,}/{totals['exit', cause]:,}" for cause in CAUSES
-    )
+    causes: list[str | tuple[str, str]] = []
+    for cause in CAUSES:
+        part = f"{cause} {totals['enter', cause]:,}/{totals['exit', cause]:,}"
+        # Timed exits are the ones no event caused: the worker's doing, worth picking out.
+        causes += [" · ", (part, "bold yellow") if cause == "time" else part]
     rates = d.tally.rates()
     enter_rate = sum(r for (_, kind), r in rates.items() if kind == "enter")
     exit_rate = sum(r for (_, kind), r in rates.items() if kind == "exit")
@@ -176,9 +178,8 @@ def _header(d: demo_api.Demo, seconds: float | None) -> list[Text]:
         (f"▲ {enters:,} enters ({enter_rate:.1f}/s)", "green"),
         "  ",
         (f"▼ {exits:,} exits ({exit_rate:.1f}/s)", "red"),
-        f" · in/out by cause: {causes}",
-        (" · timed exits ", "yellow"),
-        (f"{totals['exit', 'time']:,}", "bold yellow"),
+        "   in/out by cause: ",
+        *causes[1:],
     )
     lines = [title, traffic, changes]
     if d.notices:
@@ -193,7 +194,13 @@ def _segments_table(d: demo_api.Demo) -> Table:
     table.add_column("Segment", no_wrap=True)
     table.add_column("Members", justify="right")
     table.add_column("Δ", justify="right")
-    table.add_column(f"Trend, last {span:g} s", no_wrap=True, min_width=demo_api.TREND_SAMPLES)
+    # Right-aligned, so the newest reading always sits at the same place beside the rates.
+    table.add_column(
+        f"Trend, last {span:g} s",
+        justify="right",
+        no_wrap=True,
+        min_width=demo_api.TREND_SAMPLES,
+    )
     table.add_column("in/s", justify="right")
     table.add_column("out/s", justify="right")
     start = d.sizes_start
