@@ -703,6 +703,7 @@ def prune(
 def _prune(conn: psycopg.Connection, cutoff: datetime, force: bool, dry_run: bool) -> PruneResult:
     conn.execute(query("prune_reset", "feed.sql"))
     conn.execute(query("prune_candidates", "feed.sql"), {"cutoff": cutoff})
+    conn.execute(query("prune_held", "feed.sql"))
     held_back, held_by = 0, {}
     if not force:
         for name, held in conn.execute(query("prune_held_back", "feed.sql")):

@@ -76,13 +76,14 @@ ORDER BY k.name;
 DELETE FROM segql.consumers WHERE name = %(name)s RETURNING name;
 
 -- name: prune_reset
-DROP TABLE IF EXISTS pg_temp.segql_prune;
+DROP TABLE IF EXISTS pg_temp.segql_prune, pg_temp.segql_prune_held;
 
 -- name: prune_candidates
 -- Changes older than the cutoff that no replay from the cutoff on needs: each (segment, user)'s
 -- last change before the cutoff stays when it is an enter, because it says who was a member then.
+-- `last` is the last seq of the change's transaction: its place in a consumer's batch.
 CREATE TEMP TABLE segql_prune ON COMMIT DROP AS
-SELECT seq, segment, xid
+SELECT seq, segment, xid, (SELECT max(t.seq) FROM segql.changes t WHERE t.xid = old.xid) AS last
 FROM (
     SELECT c.seq, c.segment, c.kind, c.xid,
            row_number() OVER (PARTITION BY c.segment, c.user_id ORDER BY c.seq DESC) AS newest
@@ -91,24 +92,30 @@ FROM (
 ) old
 WHERE NOT (newest = 1 AND kind = 'enter');
 
--- name: prune_held_back
--- Candidates some named consumer has not acknowledged yet: in all, then per consumer.
-SELECT NULL::text AS consumer, count(*) AS held
-FROM segql_prune p
-WHERE EXISTS (SELECT 1 FROM segql.consumers k WHERE NOT pg_visible_in_snapshot(p.xid, k.base))
-UNION ALL
-SELECT k.name, count(*)
+-- name: prune_held
+-- Candidates a named consumer has not acknowledged: not visible in its base, and not at or
+-- before its position in the batch in progress (nor skipped there by a start after a seq).
+CREATE TEMP TABLE segql_prune_held ON COMMIT DROP AS
+SELECT k.name, p.seq
 FROM segql.consumers k
 JOIN segql_prune p ON NOT pg_visible_in_snapshot(p.xid, k.base)
-GROUP BY k.name;
+WHERE NOT coalesce(
+    pg_visible_in_snapshot(p.xid, k.batch)
+    AND ((p.last, p.seq) <= (k.batch_tx, k.batch_seq) OR p.seq <= coalesce(k.floor_seq, 0)),
+    false);
+
+-- name: prune_held_back
+-- In all, then per consumer.
+SELECT NULL::text AS consumer, count(DISTINCT seq) AS held FROM segql_prune_held
+UNION ALL
+SELECT name, count(*) FROM segql_prune_held GROUP BY name;
 
 -- name: prune_delete
 WITH gone AS (
     DELETE FROM segql.changes c
     USING segql_prune p
     WHERE c.seq = p.seq
-      AND (%(force)s OR NOT EXISTS (
-            SELECT 1 FROM segql.consumers k WHERE NOT pg_visible_in_snapshot(p.xid, k.base)))
+      AND (%(force)s OR NOT EXISTS (SELECT 1 FROM segql_prune_held h WHERE h.seq = p.seq))
     RETURNING c.segment
 )
 SELECT segment, count(*) FROM gone GROUP BY segment ORDER BY segment;
