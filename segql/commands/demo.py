@@ -156,11 +156,10 @@ def _header(d: demo_api.Demo, seconds: float | None) -> list[Text]:
         f"  a synthetic shop streaming into live segments · database {d.options.database}",
         f" · {d.elapsed:5.1f} s ({stop_hint})",
     )
-    clock = (
-        f"pinned, {d.options.fast_clock:g}x real time, at {d.clock.now():%Y-%m-%d %H:%M:%S}"
-        if d.clock.pinned
-        else "real"
-    )
+    clock = "real"
+    if d.clock.pinned:
+        at = d.clock.now().astimezone()
+        clock = f"pinned, {d.options.fast_clock:g}x real time, at {at:%Y-%m-%d %H:%M:%S}"
     traffic = Text(
         f"events {d.events_sent:,} ({d.options.rate:g}/s) · profile updates "
         f"{d.profile_updates:,} · clock {clock}"
@@ -287,7 +286,7 @@ def _print_summary(summary: demo_api.Summary, prepared: demo_api.Prepared) -> No
         f"Changes: {summary.total('enter'):,} enters, {summary.total('exit'):,} exits.",
         f"  {'cause':<10}{'enters':>8}{'exits':>8}",
     ]
-    causes = sorted({cause for _, cause in summary.changes}, key=_cause_order)
+    causes = sorted(set(CAUSES) | {cause for _, cause in summary.changes}, key=_cause_order)
     for cause in causes:
         enters, exits = summary.changes["enter", cause], summary.changes["exit", cause]
         lines.append(f"  {cause:<10}{enters:>8,}{exits:>8,}")
