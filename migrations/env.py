@@ -34,6 +34,9 @@ def run_migrations_online() -> None:
                     context.run_migrations()
                 connection.commit()
             finally:
+                # A failed migration leaves the transaction aborted; the session-level lock
+                # outlives the rollback and must still be released.
+                connection.rollback()
                 connection.execute(
                     text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
                 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -104,13 +106,28 @@ def heads() -> list[str]:
 def upgrade(url: str, revision: str = "head") -> None:
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    with _driver_errors():
+        command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: str, revision: str) -> None:
     from alembic import command
 
-    command.downgrade(alembic_config(url), revision)
+    with _driver_errors():
+        command.downgrade(alembic_config(url), revision)
+
+
+@contextmanager
+def _driver_errors() -> Iterator[None]:
+    """Re-raise the psycopg error under SQLAlchemy's wrapper, so the CLI boundary sees one kind."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        yield
+    except DBAPIError as exc:
+        if isinstance(exc.orig, psycopg.Error):
+            raise exc.orig from exc
+        raise
 
 
 def current(url: str) -> str | None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import subprocess
+import uuid
 from collections.abc import Callable
 
 import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -47,3 +50,19 @@ def test_database_errors_are_one_line(segql_cli: Cli) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("Error: ")
     assert "Traceback" not in result.stderr
+
+
+def test_migration_errors_are_one_line(segql_cli: Cli, database_url: str) -> None:
+    role = f"segql_weak_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute("DROP SCHEMA segql CASCADE")
+    try:
+        weak_url = make_conninfo(database_url, user=role)
+        result = segql_cli("--database-url", weak_url, "init")
+        assert result.returncode == 1
+        assert result.stderr.startswith("Error: permission denied"), result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
