@@ -17,7 +17,8 @@ N seconds"): users enter it with their events and leave it N seconds after their
 timer. A pinned clock advanced faster than real time (`fast_clock`) makes every window shrink in
 proportion.
 
-The summary at the end is read from the change log, not from the feed, so its counts are exact.
+The summary at the end counts from the change log once nothing writes any more, so its counts are
+exact; it also says whether the feed delivered every one of those changes.
 """
 
 from __future__ import annotations
@@ -301,6 +302,14 @@ class Demo:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def __enter__(self) -> Demo:
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _start(self) -> None:
         url = self.prepared.url
         if self._log_handler is not None:
             for name in LOGGERS:
@@ -324,7 +333,6 @@ class Demo:
         self._started = time.monotonic()
         self._next_sample = self._started + SAMPLE_INTERVAL
         self._next_profile = self._started + PROFILE_UPDATE_INTERVAL
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
