@@ -198,10 +198,6 @@ class _Worker:
                 self._cycle()
             except psycopg.Error as exc:
                 self._failed(exc)
-                continue
-            if self.backoff.failures:
-                log.warning("worker reconnected; back to work")
-                self.backoff.reset()
         log.info("worker stopped")
 
     def close(self) -> None:
@@ -228,6 +224,9 @@ class _Worker:
     def _cycle(self) -> None:
         """Apply what is due, then sleep until the next due time or an earlier timer appears."""
         done = self._drain()
+        if self.backoff.failures:
+            log.warning("worker reconnected; back to work")
+            self.backoff.reset()
         if self.stop.is_set():
             return
         # Empty the listener's mailbox before reading the earliest due time: a doorbell rung
