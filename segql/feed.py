@@ -599,7 +599,8 @@ class Subscription(Iterator[Change]):
                     self._connect()
                 except _LOST_CONNECTION as exc:
                     self._disconnect()
-                    log.warning("cannot reconnect yet (%s)", _one_line(exc))
+                    # Once is news; every attempt of a long outage would drown the log.
+                    log.debug("cannot reconnect yet (%s)", _one_line(exc))
                     continue
                 log.warning("reconnected")
                 break
