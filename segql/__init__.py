@@ -10,3 +10,7 @@ __version__ = "0.1.0"
 _checkout = _Path(__file__).resolve().parent.parent
 if (_checkout / "pyproject.toml").is_file() and (_checkout / "sql" / "__init__.py").is_file():
     __path__.append(str(_checkout))
+
+from segql.feed import Change, subscribe  # noqa: E402 - after __path__ is complete
+
+__all__ = ["Change", "__version__", "subscribe"]
