@@ -1,27 +1,348 @@
-"""Per-event maintenance cost as history grows: 100k, 1M and 10M events already stored.
+"""Per-event maintenance cost as history grows, with 50 segments deployed.
 
-What it will measure: the time segql spends keeping feature state and membership current for one
-more event, with the given history in `segql.events`, next to a plain INSERT on the same history.
-The design promises work proportional to the change, not to history, so the figure should stay
-flat from 100k to 10M. It waits on windowed features leaving at their exact expiry (timers).
+For each history size the database holds the synthetic shop's profiles and that many events
+spread over the same 30 days, loaded with nothing deployed. Then the same 10,000-event batch,
+stamped in the hour after the history, is COPYed on top in one transaction with segql's clock
+pinned at the end of that hour:
+
+- baseline: with nothing deployed (the batch is then deleted and the table vacuumed);
+- segql: after deploying 50 segments over the history (the deploy is not timed).
+
+Between sizes every segment is dropped and the events truncated; one database for all sizes
+spares a CREATE and a DROP DATABASE, each a checkpoint of the whole server.
+
+The figure is the COPY and its commit, in µs per event. The design promises work proportional to
+the change, not to history, so the figure should stay flat as history grows: the last row gives
+the largest history's figure as a percentage of the smallest's.
+
+Building the largest history costs more than anything measured on it, so the recompute and
+backfill scenarios measure in the same database, right after the maintenance figure (see
+`largest`). Whichever of the three runs first builds it and measures for all three; the others
+return the rows it left in the run's cache.
 """
 
 from __future__ import annotations
 
-from benchmarks.harness import Context, Result, not_yet_measured
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+
+from benchmarks import data, segments
+from benchmarks.harness import Context, Goal, Result
+from segql import synth
 
 NAME = "maintenance"
-HISTORY = (100_000, 1_000_000, 10_000_000)
+SEGMENTS = 50
+BATCH = 10_000
+NOW = data.END + timedelta(hours=1)  # the batch is stamped in the hour before this clock
+HISTORY = {
+    "smoke": (20_000, 50_000, 100_000),
+    "small": (100_000, 300_000, 1_000_000),
+    "full": (100_000, 1_000_000, 10_000_000),
+}
+# Timed COPYs per side and history size; the fastest counts (a shared server only adds noise).
+REPEATS = {"smoke": 1, "small": 3, "full": 3}
+FLAT = Goal("≤ 150 %", max_segql=150.0)
+LOAD_BATCH = 100_000  # history events per COPY while loading (untimed, nothing deployed)
+STATE_TABLES = "segql.events, segql.users, segql.feature_state, segql.members, segql.timers"
+
+
+@dataclass(frozen=True)
+class AtMost(Goal):
+    """segql ÷ baseline must be at most `max_ratio` (the harness's Goal has no such bound)."""
+
+    max_ratio: float = 0.0
+
+    def met(self, result: Result) -> bool | None:
+        ratio = result.ratio
+        return None if ratio is None else ratio <= self.max_ratio
+
+
+@dataclass
+class Copy:
+    """One timed COPY of the batch: seconds, and where the time went by generated function."""
+
+    seconds: float
+    functions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Size:
+    events: int
+    baseline: list[Copy]
+    segql: list[Copy]
+    last_id: int = 0  # the last history event; the batch's events come after it
+    deploy_seconds: float | None = None
+
+    @staticmethod
+    def best(copies: list[Copy]) -> Copy | None:
+        return min(copies, key=lambda c: c.seconds) if copies else None
+
+
+@dataclass
+class Largest:
+    """Everything measured on the largest history, for the three scenarios that share it."""
+
+    size: Size
+    recompute: list[Result]
+    backfill: list[Result]
 
 
 def run(ctx: Context) -> list[Result]:
-    return [
-        not_yet_measured(
-            NAME,
-            f"per-event maintenance, {h:,} events of history",
-            "µs/event",
-            needs="timers and the worker",
-            goal="flat as history grows",
+    sizes = HISTORY[ctx.scale.name]
+    skipped = segments.availability()
+    done = ctx.cached(LARGEST)
+    if done is None:
+        measured = _study(ctx, sizes, skipped)
+    else:  # recompute or backfill ran first and measured the largest history already
+        measured = [*_study(ctx, sizes[:-1], skipped, largest=False), done.size]
+    results = [_size_result(ctx, m, skipped) for m in measured]
+    results.append(_growth_result(measured, skipped))
+    return results
+
+
+LARGEST = "maintenance_largest"
+
+
+def largest(ctx: Context) -> Largest:
+    """The largest history's maintenance figure, and recompute's and backfill's rows beside it."""
+    done = ctx.cached(LARGEST)
+    if done is None:
+        _study(ctx, HISTORY[ctx.scale.name][-1:], segments.availability())
+        done = ctx.cached(LARGEST)
+    return done  # type: ignore[no-any-return]
+
+
+def _study(
+    ctx: Context, sizes: tuple[int, ...], skipped: str | None, largest: bool = True
+) -> list[Size]:
+    """Measure each history size in turn in one database; the last one is the largest, and
+    (unless `largest` is false) recompute and backfill measure on it too, into the run's cache.
+    """
+    # They import this module; importing them here, not at the top, keeps that one-way.
+    from benchmarks.scenarios import backfill, recompute
+
+    measured = []
+    with ctx.scratch("maintenance") as url:
+        data.load_profiles(url, ctx)
+        for i, events in enumerate(sizes):
+            if i:
+                _reset(url, skipped)
+            size = _measure(ctx, url, events, skipped)
+            measured.append(size)
+            if largest and i == len(sizes) - 1:
+                # 50 segments deployed and the batch applied, as the figure above left it.
+                full = recompute.measure(ctx, url, size, skipped)
+                deploys = backfill.measure(ctx, url, size, skipped)
+                ctx.remember(LARGEST, Largest(size, full, deploys))
+    return measured
+
+
+# -- rows ----------------------------------------------------------------------------------------
+
+
+def _per_event(copy: Copy | None) -> float | None:
+    return None if copy is None else copy.seconds / BATCH * 1e6
+
+
+def _size_result(ctx: Context, size: Size, skipped: str | None) -> Result:
+    base, best = Size.best(size.baseline), Size.best(size.segql)
+    segql, baseline = _per_event(best), _per_event(base)
+    details: dict[str, Any] = {
+        "batch_events": BATCH,
+        "users": ctx.scale.users,
+        "baseline_samples_us": [round(_per_event(c) or 0, 2) for c in size.baseline],
+        "segql_samples_us": [round(_per_event(c) or 0, 2) for c in size.segql],
+    }
+    if segql is not None and baseline is not None:
+        details["maintenance_us_per_event"] = round(segql - baseline, 2)
+    if size.deploy_seconds is not None:
+        details["deploy_seconds_untimed"] = round(size.deploy_seconds, 2)
+    if best is not None:
+        details["where_the_time_goes"] = best.functions
+    return Result(
+        NAME,
+        f"COPY of a {BATCH:,}-event batch on {size.events:,} events of history, "
+        f"{SEGMENTS} segments",
+        "µs/event",
+        segql=segql,
+        baseline=baseline,
+        note=skipped or "",
+        details=details,
+    )
+
+
+def _growth_result(measured: list[Size], skipped: str | None) -> Result:
+    small, large = measured[0], measured[-1]
+
+    def growth(a: Copy | None, b: Copy | None) -> float | None:
+        return None if a is None or b is None else 100 * b.seconds / a.seconds
+
+    segql = growth(Size.best(small.segql), Size.best(large.segql))
+    result = Result(
+        NAME,
+        f"per-event cost on {large.events:,} events of history, as % of on {small.events:,}",
+        "%",
+        segql=segql,
+        baseline=growth(Size.best(small.baseline), Size.best(large.baseline)),
+        goal=FLAT,
+        note=skipped or "",
+    )
+    if result.met is False:
+        best = Size.best(large.segql)
+        result.details["where_the_time_goes"] = best.functions if best else {}
+    return result
+
+
+# -- measuring -----------------------------------------------------------------------------------
+
+
+def _measure(ctx: Context, url: str, events: int, skipped: str | None) -> Size:
+    """Load `events` events of history into the empty database, then time the batch on it."""
+    repeats = REPEATS[ctx.scale.name]
+    payload = batch(ctx)
+    size = Size(events, [], [], last_id=load_history(ctx, url, events))
+    for _ in range(repeats):
+        size.baseline.append(_timed_copy(ctx, url, payload))
+        undo_batch(url, size.last_id)
+    ctx.log(f"{events:,} events of history, no segments: {_describe(size.baseline)}")
+    if skipped:
+        return size
+    started = time.perf_counter()
+    segments.deploy_segments(url, SEGMENTS)
+    size.deploy_seconds = time.perf_counter() - started
+    vacuum(url)
+    for i in range(repeats):
+        if i:
+            undo_batch(url, size.last_id)
+        size.segql.append(_timed_copy(ctx, url, payload))
+    ctx.log(
+        f"{events:,} events of history, {SEGMENTS} segments "
+        f"(deployed in {size.deploy_seconds:.1f} s): {_describe(size.segql)}"
+    )
+    return size
+
+
+def _reset(url: str, skipped: str | None) -> None:
+    """Back to profiles only: every segment dropped (the program with them), no events."""
+    with psycopg.connect(url) as conn:
+        if not skipped:
+            from segql.deploy import deploy
+
+            deploy(conn, [], prune=True)
+            conn.commit()
+        conn.execute(
+            "TRUNCATE segql.events, segql.users, segql.feature_state, segql.members, "
+            "segql.timers, segql.changes RESTART IDENTITY"
         )
-        for h in HISTORY
-    ]
+        conn.commit()
+
+
+def _describe(copies: list[Copy]) -> str:
+    return ", ".join(f"{_per_event(c):.1f}" for c in copies) + " µs/event"
+
+
+def batch(ctx: Context) -> bytes:
+    """The batch every history gets: the run's users, stamped in the hour up to NOW."""
+    cached = ctx.cached("maintenance_batch")
+    if cached is None:
+        rows = synth.event_rows(BATCH, ctx.scale.users, ctx.seed, data.END, NOW)
+        cached = ctx.remember("maintenance_batch", "".join(map(synth.copy_line, rows)).encode())
+    return cached  # type: ignore[no-any-return]
+
+
+def load_history(ctx: Context, url: str, events: int) -> int:
+    """COPY `events` events over the 30 days before the batch; returns the last one's id.
+
+    The clock is pinned at NOW first, so a deploy evaluates at the batch's time and no timer
+    falls due between the deploy and the batch.
+    """
+    started = time.perf_counter()
+    rows = synth.event_rows(
+        events, ctx.scale.users, ctx.seed, data.END - timedelta(days=data.DAYS), data.END
+    )
+    with psycopg.connect(url) as conn:
+        conn.execute(data.PIN_CLOCK, [NOW])
+        conn.commit()
+        synth.copy_event_rows(conn, rows, LOAD_BATCH)
+        row = conn.execute("SELECT max(id) FROM segql.events").fetchone()
+    vacuum(url)
+    ctx.log(f"loaded {events:,} events of history in {time.perf_counter() - started:.1f} s")
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def vacuum(url: str) -> None:
+    """What autovacuum would have done by the time the next batch arrives."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"VACUUM ANALYZE {STATE_TABLES}")
+
+
+def undo_batch(url: str, last_id: int) -> None:
+    """Delete the batch (through segql's own triggers when deployed) and vacuum after it."""
+    with psycopg.connect(url) as conn:
+        conn.execute("DELETE FROM segql.events WHERE id > %s", [last_id])
+        conn.commit()
+    vacuum(url)
+
+
+def _timed_copy(ctx: Context, url: str, payload: bytes) -> Copy:
+    """COPY the batch in one transaction; the COPY and the commit are timed."""
+    with psycopg.connect(url) as conn:
+        tracked = track_functions(conn)
+        if ctx.scale.checkpoint:
+            data.checkpoint(conn)
+        conn.execute(data.PIN_CLOCK, [NOW])
+        started = time.perf_counter()
+        with conn.cursor() as cur, cur.copy(data.COPY_EVENTS) as copy:
+            copy.write(payload)
+        copied = time.perf_counter() - started
+        functions = function_times(conn) if tracked else {}
+        started = time.perf_counter()
+        conn.commit()
+        return Copy(copied + time.perf_counter() - started, functions)
+
+
+def track_functions(conn: psycopg.Connection) -> bool:
+    """Time every function call from now on (needs superuser or the SET privilege)."""
+    try:
+        conn.execute("SET track_functions = 'all'")
+        conn.commit()
+        return True
+    except psycopg.errors.InsufficientPrivilege:
+        conn.rollback()
+        return False
+
+
+_NUMBERED = re.compile(r"^s_(.*?)(_\d+)?_v\d+$")
+
+
+def function_times(conn: psycopg.Connection) -> dict[str, Any]:
+    """This transaction's time in segql's generated functions, in ms, largest first.
+
+    Trigger functions (p<deploy>_...) by name; segment functions (s_<name>_v<version>) summed
+    per kind, with the benchmark's numbering dropped, so 50 segments read as 5 lines.
+    """
+    rows = conn.execute(
+        "SELECT funcname, calls, total_time, self_time FROM pg_stat_xact_user_functions "
+        "WHERE schemaname = 'segql'"
+    ).fetchall()
+    triggers: dict[str, dict[str, float]] = {}
+    kinds: dict[str, dict[str, float]] = {}
+    for name, calls, total, self_ in rows:
+        match = _NUMBERED.match(name)
+        if match:
+            entry = kinds.setdefault(match.group(1), {"functions": 0, "self_ms": 0.0})
+            entry["functions"] += 1
+            entry["self_ms"] += self_
+        elif re.match(r"^p\d+_", name):
+            triggers[name] = {"calls": calls, "total_ms": total, "self_ms": self_}
+    for entry in [*triggers.values(), *kinds.values()]:
+        for key in ("total_ms", "self_ms"):
+            if key in entry:
+                entry[key] = round(entry[key], 1)
+    by_self = sorted(kinds.items(), key=lambda kv: -kv[1]["self_ms"])
+    return {"trigger_functions": triggers, "segment_functions_by_kind": dict(by_self)}
