@@ -83,7 +83,7 @@ _BACKOFF_FIRST = 0.1
 _BACKOFF_MAX = 5.0
 _BUSY_WAIT = 10.0  # how long to wait for a consumer name held by a process that just died
 _IDLE_SAVE_INTERVAL = 10.0
-_REMEMBERED_POSITIONS = 100_000
+_REMEMBERED_POSITIONS = 10_000  # seqs that ack(seq) can find; ack(change) needs none
 _LOST_CONNECTION = (psycopg.OperationalError, psycopg.InterfaceError)
 
 

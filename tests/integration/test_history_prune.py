@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from typer.testing import CliRunner, Result
 
 from segql import feed, history
+from segql.cli import app
 from segql.deploy import deploy, members
+from segql.errors import ConfigError
 from segql.parse import parse_text
 
-Cli = Callable[..., subprocess.CompletedProcess[str]]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
 
@@ -91,21 +92,30 @@ def test_a_named_consumer_holds_back_what_it_has_not_acknowledged(
     assert forced.total == 1 and forced.forced
 
 
-def test_prune_log_and_consumers_commands(log: psycopg.Connection, segql_cli: Cli) -> None:
+@pytest.fixture
+def cli(database_url: str) -> Callable[..., Result]:
+    """The CLI in this process: the commands' own logic, without a start-up per call."""
+    runner = CliRunner(env={"SEGQL_DATABASE_URL": database_url})
+    return lambda *args: runner.invoke(app, list(args))
+
+
+def test_prune_log_and_consumers_commands(
+    log: psycopg.Connection, cli: Callable[..., Result]
+) -> None:
     at(log, T0 + 130 * DAY)
     log.commit()
-    listed = segql_cli("listen", "--consumer", "reader", "--since", "0", "--timeout", "1")
-    assert len(listed.stdout.splitlines()) == 7, listed.stderr
-    assert "reader" in segql_cli("consumers", "list").stdout
-    dry = segql_cli("prune-log", "--older-than", "100d", "--dry-run")
-    assert dry.returncode == 0, dry.stderr
+    listed = cli("listen", "--consumer", "reader", "--since", "0", "--timeout", "0.5")
+    assert len(listed.stdout.splitlines()) == 7, listed.output
+    assert "reader" in cli("consumers", "list").stdout
+    dry = cli("prune-log", "--older-than", "100d", "--dry-run")
+    assert dry.exit_code == 0, dry.output
     assert dry.stdout.splitlines()[0].startswith("Would delete 4 change(s) from before 2026-01-31")
-    done = segql_cli("prune-log", "--older-than", "100d")
+    done = cli("prune-log", "--older-than", "100d")
     assert done.stdout.splitlines() == [
         "Deleted 4 change(s) from before 2026-01-31T00:00:00+00:00.",
         "  flip: 4",
     ]
-    bad = segql_cli("prune-log", "--older-than", "ninety days")
-    assert bad.returncode == 1 and "90d" in bad.stderr
-    assert segql_cli("consumers", "drop", "reader").returncode == 0
-    assert segql_cli("consumers", "drop", "reader").returncode == 1
+    bad = cli("prune-log", "--older-than", "ninety days")
+    assert isinstance(bad.exception, ConfigError) and "90d" in str(bad.exception)
+    assert cli("consumers", "drop", "reader").exit_code == 0
+    assert isinstance(cli("consumers", "drop", "reader").exception, ConfigError)

@@ -9,9 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from typer.testing import CliRunner, Result
 
 from segql import history
+from segql.cli import app
 from segql.deploy import deploy
+from segql.errors import ConfigError
 from segql.parse import parse_text
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -91,23 +94,33 @@ def test_why_takes_the_user_id_as_a_value(shop: psycopg.Connection) -> None:
     assert shop.execute("SELECT count(*) FROM segql.events").fetchone() == (2,)
 
 
-def test_why_and_history_commands(shop: psycopg.Connection, segql_cli: Cli) -> None:
-    text = segql_cli("why", "vip", "ann")
-    assert text.returncode == 0, text.stderr
+@pytest.fixture
+def cli(database_url: str) -> Callable[..., Result]:
+    """The CLI in this process: the commands' own logic, without a start-up per call."""
+    runner = CliRunner(env={"SEGQL_DATABASE_URL": database_url})
+    return lambda *args: runner.invoke(app, list(args))
+
+
+def test_why_and_history_commands(shop: psycopg.Connection, cli: Callable[..., Result]) -> None:
+    text = cli("why", "vip", "ann")
+    assert text.exit_code == 0, text.output
     assert "ann is a member since 2026-03-01T00:00:00+00:00 of vip (v1)" in text.stdout
     assert "[yes] event_sum('purchase', 'amount') > 100" in text.stdout
     assert "threshold: 100" in text.stdout
-    as_json = json.loads(segql_cli("why", "lapsing", "bob", "--json").stdout)
+    as_json = json.loads(cli("why", "lapsing", "bob", "--json").stdout)
     assert as_json["holds"] is False
     assert [c["holds"] for c in as_json["conditions"]] == [True, True, False]
+
+    totals = cli("history", "vip")
+    assert totals.stdout.split() == ["2026-03-01T00:00:00+00:00", "+1", "-0", "size", "1"]
+    changes = json.loads(cli("history", "vip", "--user", "ann", "--json").stdout)
+    assert [(c["kind"], c["cause"]) for c in changes] == [("enter", "event")]
+    listed = cli("history", "either", "--changes", "--limit", "1")
+    assert "enter  ann" in listed.stdout
+    wrong = cli("history", "vip", "--every", "year")
+    assert isinstance(wrong.exception, ConfigError) and "--every" in str(wrong.exception)
+
+
+def test_an_unknown_segment_is_an_error_message(shop: psycopg.Connection, segql_cli: Cli) -> None:
     missing = segql_cli("why", "nope", "ann")
     assert missing.returncode == 1 and missing.stderr.startswith("Error: segment 'nope'")
-
-    totals = segql_cli("history", "vip")
-    assert totals.stdout.split() == ["2026-03-01T00:00:00+00:00", "+1", "-0", "size", "1"]
-    changes = json.loads(segql_cli("history", "vip", "--user", "ann", "--json").stdout)
-    assert [(c["kind"], c["cause"]) for c in changes] == [("enter", "event")]
-    listed = segql_cli("history", "either", "--changes", "--limit", "1")
-    assert "enter  ann" in listed.stdout
-    wrong = segql_cli("history", "vip", "--every", "year")
-    assert wrong.returncode == 1 and "--every" in wrong.stderr
