@@ -6,19 +6,24 @@
 SELECT pg_current_snapshot()::text;
 
 -- name: batch_transactions
--- The transactions of one batch: visible in the batch snapshot and not acknowledged by the base
--- (visible in the base snapshot, or wholly at or below the floor seq). Ordered by each
--- transaction's last seq, which is taken shortly before it commits. The xid range only lets the
--- changes_xid index skip what the two snapshots decide anyway.
+-- The transactions of one batch: visible in the batch snapshot and not in the base one, ordered
+-- by each transaction's last seq (taken shortly before it commits). A transaction the base does
+-- not see was running then (in its xip list) or started after it (xid >= its xmax): looking
+-- only there keeps a long transaction elsewhere in the cluster, which holds xmin back, from
+-- making every read scan everything logged since it began.
 SELECT xid::text AS xid, max(seq) AS last,
        count(*) FILTER (WHERE seq > coalesce(%(floor)s, 0)
                           AND (%(segments)s::text[] IS NULL OR segment = ANY(%(segments)s::text[])))
            AS matching
-FROM segql.changes
-WHERE xid >= pg_snapshot_xmin(%(base)s::pg_snapshot)
-  AND xid < pg_snapshot_xmax(%(batch)s::pg_snapshot)
-  AND pg_visible_in_snapshot(xid, %(batch)s::pg_snapshot)
-  AND NOT pg_visible_in_snapshot(xid, %(base)s::pg_snapshot)
+FROM (
+    SELECT xid, seq, segment FROM segql.changes
+    WHERE xid >= pg_snapshot_xmax(%(base)s::pg_snapshot)
+      AND xid < pg_snapshot_xmax(%(batch)s::pg_snapshot)
+    UNION ALL
+    SELECT xid, seq, segment FROM segql.changes
+    WHERE xid IN (SELECT pg_snapshot_xip(%(base)s::pg_snapshot))
+) unseen
+WHERE pg_visible_in_snapshot(xid, %(batch)s::pg_snapshot)
 GROUP BY xid
 ORDER BY last;
 
@@ -64,8 +69,8 @@ SELECT k.name, k.segments, k.last_seq, k.acked_at, k.updated_at,
         FROM (SELECT c.seq, c.segment, max(c.seq) OVER (PARTITION BY c.xid) AS last,
                      coalesce(pg_visible_in_snapshot(c.xid, k.batch), false) AS in_batch
               FROM segql.changes c
-              WHERE c.xid >= pg_snapshot_xmin(k.base)
-                AND NOT pg_visible_in_snapshot(c.xid, k.base)) p
+              WHERE c.xid >= pg_snapshot_xmax(k.base)
+                 OR c.xid IN (SELECT pg_snapshot_xip(k.base))) p
         WHERE p.seq > coalesce(k.floor_seq, 0)
           AND (k.segments IS NULL OR p.segment = ANY(k.segments))
           AND NOT (p.in_batch AND (p.last, p.seq) <= (k.batch_tx, k.batch_seq))) AS pending
