@@ -91,6 +91,9 @@ def deploy(
     """Deploy the given definitions beside (or, with prune, instead of) the deployed ones."""
     with conn.transaction():
         conn.execute("LOCK TABLE segql.events, segql.profiles IN SHARE ROW EXCLUSIVE MODE")
+        # The tick locks users and then timers; holding timers from the start means a deploy
+        # waits for a running tick instead of deadlocking with it.
+        conn.execute("LOCK TABLE segql.timers IN EXCLUSIVE MODE")
         result = _deploy(conn, statements, prune, set(drop), dry_run, progress)
         if dry_run:
             raise _Rollback(result)

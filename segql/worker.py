@@ -249,6 +249,11 @@ class _Worker:
                 row = self.work.execute(TICK, [self.batch]).fetchone()
             except psycopg.errors.UndefinedFunction:
                 break  # nothing deployed yet: the first deploy creates segql.tick()
+            except psycopg.errors.TransactionRollback as exc:
+                # A deadlock or serialization failure rolled back this tick only; the
+                # connection is fine and the timers are still there: try again at once.
+                log.info("tick rolled back (%s); retrying", _first_line(exc))
+                continue
             done = int(row[0]) if row and row[0] is not None else 0
             total += done
             if done == 0:
