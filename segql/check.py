@@ -34,6 +34,7 @@ AGGREGATES: dict[str, tuple[ir.AggKind, bool]] = {
     "event_max": ("max", True),
     "first_event_at": ("first", False),
     "last_event_at": ("last", False),
+    "active_days": ("days", False),
 }
 FUNCTIONS = sorted([*AGGREGATES, "in_segment", "now"])
 
@@ -584,6 +585,8 @@ class Checker:
         kind, takes_prop = AGGREGATES[name]
         positional = [a for a in args if not isinstance(a, exp.Kwarg)]
         named = [a for a in args if isinstance(a, exp.Kwarg)]
+        if kind == "days" and not positional:
+            positional = [exp.Literal.string("*")]  # active_days(within => ...) counts any event
         expected = 2 if takes_prop else 1
         usage = (
             f"{name}('<event>', '<prop>'[, within => '<interval>'])"
@@ -626,6 +629,13 @@ class Checker:
             if window is not None:
                 self.fail(span_of(kw, self.source), "within is given twice", "give within => once")
             window = self.window_of(kw.expression)
+        if kind == "days" and window is None:
+            self.fail(
+                span,
+                "active_days needs a window",
+                "write active_days(within => '30 days') "
+                "or active_days('app_open', within => '7 days')",
+            )
         cond = self.boolean(where.this, "filter") if where is not None else None
         return ir.Agg(kind, None if event == "*" else event, prop, window, cond, span=span)
 

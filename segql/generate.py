@@ -91,7 +91,7 @@ def grouped(alias: str, key: FeatureKey, due: bool, users: str | None) -> str:
         "LEFT JOIN (SELECT e.user_id, "
         f"count(*){live} AS cnt, count({value}){live} AS vcnt, sum({value}){live} AS sum, "
         f"min({value}){live} AS min, max({value}){live} AS max, "
-        f"min(e.ts){live} AS first_ts, max(e.ts){live} AS last_ts{due_col} "
+        f"min(e.ts){live} AS first_ts, max(e.ts){live} AS last_ts{_days(key, live)}{due_col} "
         f"FROM segql.events e CROSS JOIN clk{where} GROUP BY e.user_id) {alias} "
         f"ON {alias}.user_id = u.user_id"
     )
@@ -117,9 +117,16 @@ def lateral(alias: str, key: FeatureKey, due: bool) -> str:
         "LEFT JOIN LATERAL (SELECT "
         f"count(*){live} AS cnt, count({value}){live} AS vcnt, sum({value}){live} AS sum, "
         f"min({value}){live} AS min, max({value}){live} AS max, "
-        f"min(e.ts){live} AS first_ts, max(e.ts){live} AS last_ts{due_col} "
+        f"min(e.ts){live} AS first_ts, max(e.ts){live} AS last_ts{_days(key, live)}{due_col} "
         f"FROM segql.events e WHERE {' AND '.join(cond)}) {alias} ON true"
     )
+
+
+def _days(key: FeatureKey, live: str) -> str:
+    """Distinct UTC calendar days with an event, for active_days."""
+    if not key.days:
+        return ""
+    return f", count(DISTINCT (e.ts AT TIME ZONE 'UTC')::date){live} AS days"
 
 
 def _decimal(text: str) -> Any:
@@ -303,7 +310,8 @@ def empty_member_sql(seg: SegmentPlan, deps: dict[str, bool]) -> str:
         f"SELECT coalesce({render(seg.segment.condition)}, false) "
         "FROM (SELECT segql.now() AS now) clk, (SELECT NULL::jsonb AS traits) p, "
         "(SELECT 0::bigint AS cnt, 0::bigint AS vcnt, NULL::numeric AS sum, NULL::numeric AS min, "
-        "NULL::numeric AS max, NULL::timestamptz AS first_ts, NULL::timestamptz AS last_ts) z"
+        "NULL::numeric AS max, NULL::timestamptz AS first_ts, NULL::timestamptz AS last_ts, "
+        "0::bigint AS days) z"
     )
 
 

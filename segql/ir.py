@@ -13,7 +13,7 @@ from typing import Literal
 from segql.diagnostics import Span
 
 Type = Literal["bool", "num", "text", "ts", "interval"]
-AggKind = Literal["count", "did", "sum", "avg", "min", "max", "first", "last"]
+AggKind = Literal["count", "did", "sum", "avg", "min", "max", "first", "last", "days"]
 
 NO_SPAN = Span(0, 0)
 

@@ -23,17 +23,18 @@ class FeatureKey:
     filter: ir.Expr | None
     prop: str | None
     window: str | None  # seconds as text, None for state features
+    days: bool = False  # also count distinct UTC days (active_days)
 
     @staticmethod
     def of(agg: ir.Agg) -> FeatureKey:
         prop = agg.prop if agg.kind in ("sum", "avg", "min", "max") else None
         window = None if agg.window is None else str(agg.window)
-        return FeatureKey(agg.event, agg.filter, prop, window)
+        return FeatureKey(agg.event, agg.filter, prop, window, agg.kind == "days")
 
     @property
     def text(self) -> str:
         """The catalog key: stable across processes (repr of the frozen filter tree)."""
-        return json.dumps([self.event, repr(self.filter), self.prop, self.window])
+        return json.dumps([self.event, repr(self.filter), self.prop, self.window, self.days])
 
     @property
     def spec(self) -> dict[str, str | None]:
@@ -82,7 +83,13 @@ class Plan:
     empty_member: dict[str, bool] = field(default_factory=dict)
 
     def must_see_new_users(self, seg: SegmentPlan) -> bool:
-        return self.empty_member.get(seg.name, True) or bool(seg.atoms)
+        # A segment that reads another one sees whatever that one reads, so a new user is not
+        # an empty user for it even when none of its own events arrived.
+        return (
+            self.empty_member.get(seg.name, True)
+            or bool(seg.atoms)
+            or bool(seg.segment.depends_on)
+        )
 
     @property
     def state_keys(self) -> list[FeatureKey]:

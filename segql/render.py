@@ -157,6 +157,7 @@ def agg_value(agg: ir.Agg, alias: str) -> str:
         "max": f"{alias}.max",
         "first": f"{alias}.first_ts",
         "last": f"{alias}.last_ts",
+        "days": f"coalesce({alias}.days, 0)",
     }[agg.kind]
 
 

@@ -77,7 +77,12 @@ def aggregate(draw: st.DrawFn) -> str:
     within = f", within => '{w}'" if w else ""
     f = draw(prop_filter)
     filt = f" FILTER (WHERE {f})" if f else ""
-    kind = draw(st.sampled_from(["count", "did", "sum", "avg", "min", "max", "first", "last"]))
+    kind = draw(
+        st.sampled_from(["count", "did", "sum", "avg", "min", "max", "first", "last", "days"])
+    )
+    if kind == "days":
+        w = draw(st.sampled_from(WINDOWS))
+        return f"active_days('{ev}', within => '{w}'){filt} {draw(cmp)} {draw(st.integers(0, 3))}"
     if kind == "count":
         return f"event_count('{ev}'{within}){filt} {draw(cmp)} {draw(small)}"
     if kind == "did":
