@@ -86,9 +86,7 @@ class Plan:
         # A segment that reads another one sees whatever that one reads, so a new user is not
         # an empty user for it even when none of its own events arrived.
         return (
-            self.empty_member.get(seg.name, True)
-            or bool(seg.atoms)
-            or bool(seg.segment.depends_on)
+            self.empty_member.get(seg.name, True) or bool(seg.atoms) or bool(seg.segment.depends_on)
         )
 
     @property
