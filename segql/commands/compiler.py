@@ -20,7 +20,7 @@ from rich.progress import (
 )
 
 from segql import deploy as deploy_api
-from segql import run
+from segql import history, run
 from segql.commands import state
 
 clock_app = typer.Typer(
@@ -117,10 +117,16 @@ def members(
     name: str = typer.Argument(..., help="Segment name."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines: user_id, since."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV with a header: user_id,since."),
+    at: str | None = typer.Option(
+        None, "--at", help="Who was in the segment at this ISO 8601 moment (from the change log)."
+    ),
 ) -> None:
-    """Print the users in a segment now, with when they entered."""
+    """Print the users in a segment now (or --at a past moment), with when they entered."""
     with state(ctx).connect() as conn:
-        rows = deploy_api.members(conn, name.lower())
+        if at is not None:
+            rows = history.members_at(conn, name.lower(), history.parse_ts(at))
+        else:
+            rows = deploy_api.members(conn, name.lower())
     _print_members(rows, as_json, as_csv)
 
 
