@@ -81,14 +81,14 @@ def test_prints_json_lines_as_changes_commit_and_stops_cleanly(
 
 def test_a_consumer_resumes_where_it_stopped(url: str, segql_cli: Cli) -> None:
     hit(url, "a", "b")
-    first = segql_cli("listen", "--consumer", "crm", "--since", "0", "--timeout", "1")
+    first = segql_cli("listen", "--consumer", "crm", "--since", "0", "--timeout", "0.5")
     assert [json.loads(line)["seq"] for line in first.stdout.splitlines()] == [1, 2]
-    again = segql_cli("listen", "--consumer", "crm", "--since", "0", "--timeout", "1")
+    again = segql_cli("listen", "--consumer", "crm", "--since", "0", "--timeout", "0.5")
     assert again.returncode == 0 and again.stdout == ""
     hit(url, "c")
-    peek = segql_cli("listen", "--consumer", "crm", "--no-ack", "--timeout", "1")
+    peek = segql_cli("listen", "--consumer", "crm", "--no-ack", "--timeout", "0.5")
     assert [json.loads(line)["user_id"] for line in peek.stdout.splitlines()] == ["c"]
-    new = segql_cli("listen", "-c", "crm", "--timeout", "1")
+    new = segql_cli("listen", "-c", "crm", "--timeout", "0.5")
     assert [json.loads(line)["user_id"] for line in new.stdout.splitlines()] == ["c"]
     listed = segql_cli("consumers", "list", "--json")
     assert json.loads(listed.stdout)[0] | {"acked_at": None, "updated_at": None} == {
@@ -105,9 +105,9 @@ def test_follows_only_the_named_segments(url: str, segql_cli: Cli) -> None:
     hit(url, "a")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT segql.track('a', 'purchase', '{\"amount\": 500}')")
-    only = segql_cli("listen", "VIP", "--since", "0", "--timeout", "1")
+    only = segql_cli("listen", "VIP", "--since", "0", "--timeout", "0.5")
     assert [json.loads(line)["segment"] for line in only.stdout.splitlines()] == ["vip"]
-    unknown = segql_cli("listen", "nope", "--timeout", "1")
+    unknown = segql_cli("listen", "nope", "--timeout", "0.5")
     assert unknown.returncode == 1 and unknown.stderr.startswith("Error: segment 'nope'")
 
 
