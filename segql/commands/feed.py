@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
 def listen(
     ctx: typer.Context,
     segments: list[str] | None = typer.Argument(
-        None, help="Segments to follow [default: all, including ones deployed later]."
+        None, help="Segments to follow (default: all, including ones deployed later)."
     ),
     consumer: str | None = typer.Option(
         None,
@@ -70,15 +70,16 @@ def listen(
         "--timeout",
         min=0,
         envvar="SEGQL_LISTEN_TIMEOUT",
-        help="Exit after this many seconds without a change [default: run until stopped].",
+        help="Exit after this many seconds without a change (default: run until stopped).",
     ),
 ) -> None:
     """Print membership changes as JSON lines, in commit order, until SIGTERM or Ctrl-C.
 
-    One object per line (seq, segment, user_id, kind, at, cause, version), flushed at once, so
-    `segql listen | jq` works. Without --consumer or --since it starts now. With --consumer,
-    changes are delivered at least once: after a crash, those printed but not yet acknowledged
-    are printed again (seq identifies them).
+    One object per line (seq, segment, user_id, kind, at, cause, version),
+    flushed at once, so `segql listen | jq` works. Without --consumer or
+    --since it starts now. With --consumer, changes are delivered at least
+    once: after a crash, those printed but not yet acknowledged are printed
+    again (seq identifies them).
     """
     st = state(ctx)
     names = [n.lower() for n in segments] if segments else None
@@ -149,8 +150,9 @@ def history_(
 ) -> None:
     """Show a segment's enters and exits over time, from the change log.
 
-    By default: per period, how many users entered and exited and the size at its end. With
-    --user: that user's changes. With --changes: the latest changes.
+    By default: per period, how many users entered and exited and the size
+    at its end. With --user: that user's changes. With --changes: the latest
+    changes.
     """
     if every not in history.PERIODS:
         raise ConfigError(f"--every must be one of {', '.join(history.PERIODS)}, not '{every}'")
@@ -283,8 +285,9 @@ def prune_log(
 ) -> None:
     """Delete old changes from the log, never past the slowest named consumer (unless --force).
 
-    Each user's last change before the cutoff is kept when it is an enter, so that `history` and
-    membership at a past moment stay exact from the cutoff on.
+    Each user's last change before the cutoff is kept when it is an enter, so
+    that `history` and membership at a past moment stay exact from the cutoff
+    on.
     """
     age = parse_age(older_than)
     with state(ctx).connect() as conn:
