@@ -167,6 +167,7 @@ def _deploy(
     for s in the_plan.segments:
         row = conn.execute(generate.empty_member_sql(s, the_plan.empty_member).encode()).fetchone()
         the_plan.empty_member[s.name] = bool(row and row[0])
+        the_plan.empty_timed[s.name] = bool(row and row[1])
     new_keys = _assign_feature_ids(conn, the_plan)
     deploy_id = conn.execute(
         "INSERT INTO segql.deploys (segments, created, changed, dropped, program) "

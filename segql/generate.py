@@ -183,6 +183,55 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
     return SegmentSQL(fn, create, full_query(seg))
 
 
+def _feature_joins(plan: Plan, keys: list[FeatureKey]) -> tuple[dict[FeatureKey, str], list[str]]:
+    """Joins that read each feature once for the users in p_users."""
+    aliases: dict[FeatureKey, str] = {}
+    joins: list[str] = []
+    for key in keys:
+        if key in aliases:
+            continue
+        if key.window is None:
+            fid = plan.feature_ids[key]
+            alias = f"f{fid}"
+            joins.append(
+                f"LEFT JOIN segql.feature_state {alias} "
+                f"ON {alias}.feature_id = {fid} AND {alias}.user_id = u.user_id"
+            )
+        else:
+            alias = f"w{len(aliases) + 1}"
+            joins.append(grouped(alias, key, due=True, users="p_users"))
+        aliases[key] = alias
+    return aliases, joins
+
+
+def group_function_name(deploy: int, index: int) -> str:
+    return f"p{deploy}_g{index}"
+
+
+def group_sql(plan: Plan, segments: list[SegmentPlan], fn: str) -> str:
+    """One function that evaluates several dependency-free segments in one statement."""
+    aliases, joins = _feature_joins(plan, [k for s in segments for k in s.keys])
+
+    def no_segment(node: ir.InSegment) -> str:
+        raise TypeError("grouped segments read no other segment")
+
+    render = Renderer(lambda a: agg_value(a, aliases[FeatureKey.of(a)]), no_segment)
+    members = []
+    for s in segments:
+        dues = [f"{aliases[k]}.due" for k in s.window_keys]
+        dues += [render.crossing(atom, slope) for atom, slope in s.atoms]
+        members.append(
+            {
+                "name": s.name,
+                "version": s.version,
+                "timed": s.timed,
+                "predicate": render(s.segment.condition),
+                "due": f"LEAST({', '.join(dues)})" if dues else "NULL::timestamptz",
+            }
+        )
+    return template("group.sql.j2", fn=fn, members=members, joins=joins)
+
+
 def full_query(seg: SegmentPlan) -> str:
     """The definition evaluated from scratch over all events: the oracle, and reach estimates."""
     by_name = {s.name: s for s in seg.inlined}
@@ -284,9 +333,43 @@ def program_sql(plan: Plan, deploy: int) -> str:
     def chain(segments: list[_ChainSegment], seed: dict[str, str], cause: str) -> str:
         return template("chain.sql.j2", segments=segments, seeds=seed, cause=cause).rstrip()
 
+    # On insert, segments that read the same events and no other segment are evaluated
+    # together, so each feature is read once per batch for all of them.
+    groups: dict[int, list[SegmentPlan]] = {}
+    for s in plan.segments:
+        if s.name in set_of and not s.segment.depends_on:
+            groups.setdefault(set_of[s.name], []).append(s)
+    grouped_names = {s.name for g in groups.values() for s in g}
+    read_by_others = {d for s in plan.segments for d in s.segment.depends_on}
+    group_defs: list[str] = []
+    insert_lines: list[str] = []
+    for number, (set_index, members) in enumerate(groups.items(), start=1):
+        fn = group_function_name(deploy, number)
+        group_defs.append(group_sql(plan, members, fn))
+        seed = f"v_set_{set_index}"
+        if any(plan.must_see_new_users(s) for s in members):
+            seed += " || v_new"
+        insert_lines += [
+            f"    v_users := {seed};",
+            "    IF cardinality(v_users) > 0 THEN",
+            "        SELECT array_agg(x.segment), array_agg(x.user_id) INTO v_gs, v_gu",
+            f"        FROM segql.{quote_ident(fn)}(v_users, 'event') AS x;",
+        ]
+        for s in members:
+            if s.name in read_by_others:
+                insert_lines.append(
+                    f"        v_changed_{index[s.name]} := array(SELECT y.u FROM "
+                    f"unnest(v_gs, v_gu) AS y(s, u) WHERE y.s = {quote_literal(s.name)});"
+                )
+        insert_lines.append("    END IF;")
+    rest = [c for c in chain_segments if c.name not in grouped_names]
+    insert_body = "\n".join(insert_lines) + "\n" + chain(rest, insert_seeds, "'event'")
+
     return template(
         "program.sql.j2",
         deploy=deploy,
+        group_functions=group_defs,
+        insert_body=insert_body,
         segments=chain_segments,
         features=keys,
         event_sets=event_sets,
@@ -301,13 +384,19 @@ def program_sql(plan: Plan, deploy: int) -> str:
 
 
 def empty_member_sql(seg: SegmentPlan, deps: dict[str, bool]) -> str:
-    """Is a user with no events and no profile a member? Evaluated once at deploy."""
+    """Is a user with no events and no profile a member, and can time change that?
+
+    Evaluated once at deploy: when neither, a user's first appearance need not be evaluated
+    against this segment unless it brings events the segment reads.
+    """
     render = Renderer(
         lambda a: agg_value(a, "z"),
         lambda node: "true" if deps.get(node.name, True) else "false",
     )
+    dues = [render.crossing(atom, slope) for atom, slope in seg.atoms]
+    due = f"LEAST({', '.join(dues)})" if dues else "NULL::timestamptz"
     return (
-        f"SELECT coalesce({render(seg.segment.condition)}, false) "
+        f"SELECT coalesce({render(seg.segment.condition)}, false), {due} IS NOT NULL "
         "FROM (SELECT segql.now() AS now) clk, (SELECT NULL::jsonb AS traits) p, "
         "(SELECT 0::bigint AS cnt, 0::bigint AS vcnt, NULL::numeric AS sum, NULL::numeric AS min, "
         "NULL::numeric AS max, NULL::timestamptz AS first_ts, NULL::timestamptz AS last_ts, "

@@ -81,12 +81,16 @@ class Plan:
     # Whether a user with no events and no traits is a member. When not, a user's first
     # appearance need not be evaluated against segments that read none of its events.
     empty_member: dict[str, bool] = field(default_factory=dict)
+    # Whether the clock alone can change an empty user's membership (now() against constants).
+    empty_timed: dict[str, bool] = field(default_factory=dict)
 
     def must_see_new_users(self, seg: SegmentPlan) -> bool:
         # A segment that reads another one sees whatever that one reads, so a new user is not
         # an empty user for it even when none of its own events arrived.
         return (
-            self.empty_member.get(seg.name, True) or bool(seg.atoms) or bool(seg.segment.depends_on)
+            self.empty_member.get(seg.name, True)
+            or self.empty_timed.get(seg.name, bool(seg.atoms))
+            or bool(seg.segment.depends_on)
         )
 
     @property
