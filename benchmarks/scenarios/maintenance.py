@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -163,7 +164,9 @@ def _study(
             if not skipped and (unmet or (flat is not None and flat > FLAT_PERCENT)):
                 size.explained = _explain_batch(ctx, url, size)
                 for result in unmet:
-                    result.details["where_the_time_goes"]["plan"] = size.explained
+                    result.details["where_the_time_goes"] = _where(
+                        size.explained, result.details.get("where_the_time_goes", {})
+                    )
             deploys = backfill.measure(ctx, url, size, skipped)
             ctx.remember(LARGEST, Largest(size, full, deploys))
     return measured
@@ -239,12 +242,21 @@ def _growth_result(measured: list[Size], skipped: str | None) -> Result:
     )
     if result.met is False:
         first, last = Size.best(small.segql), Size.best(large.segql)
-        result.details["where_the_time_goes"] = {
-            f"generated_functions_on_{small.events}": first.functions if first else {},
-            f"generated_functions_on_{large.events}": last.functions if last else {},
-            "plan": large.explained,
-        }
+        result.details["where_the_time_goes"] = _where(
+            large.explained,
+            {
+                f"generated_functions_ms_on_{small.events}": first.functions if first else {},
+                f"generated_functions_ms_on_{large.events}": last.functions if last else {},
+            },
+        )
     return result
+
+
+def _where(explained: dict[str, Any] | None, more: dict[str, Any]) -> dict[str, Any]:
+    """A "where the time goes" detail: the plans' summary first, then `more`, then the plans."""
+    if explained is None:
+        return more
+    return {"summary": explained.get("summary"), **more, "plan": explained}
 
 
 # -- measuring -----------------------------------------------------------------------------------
@@ -389,29 +401,36 @@ _NUMBERED = re.compile(r"^s_(.*?)(_\d+)?_v\d+$")
 def function_times(conn: psycopg.Connection) -> dict[str, Any]:
     """This transaction's time in segql's generated functions, in ms, largest first.
 
-    Trigger functions (p<deploy>_...) by name; segment functions (s_<name>_v<version>) summed
-    per kind, with the benchmark's numbering dropped, so 50 segments read as 5 lines.
+    A program's functions (p<deploy>_...: triggers, and groups of segments evaluated together)
+    by name, with the segments a group evaluates; segment functions (s_<name>_v<version>)
+    summed per kind, the benchmark's numbering dropped, so 50 segments read as 5 lines.
     """
     rows = conn.execute(
-        "SELECT funcname, calls, total_time, self_time FROM pg_stat_xact_user_functions "
-        "WHERE schemaname = 'segql'"
+        "SELECT f.funcname, f.calls, f.total_time, f.self_time, p.prosrc "
+        "FROM pg_stat_xact_user_functions f JOIN pg_proc p ON p.oid = f.funcid "
+        "WHERE f.schemaname = 'segql'"
     ).fetchall()
-    triggers: dict[str, dict[str, float]] = {}
-    kinds: dict[str, dict[str, float]] = {}
-    for name, calls, total, self_ in rows:
+    program: dict[str, dict[str, Any]] = {}
+    kinds: dict[str, dict[str, Any]] = {}
+    for name, calls, total, self_, source in rows:
         match = _NUMBERED.match(name)
         if match:
             entry = kinds.setdefault(match.group(1), {"functions": 0, "self_ms": 0.0})
             entry["functions"] += 1
             entry["self_ms"] += self_
         elif re.match(r"^p\d+_", name):
-            triggers[name] = {"calls": calls, "total_ms": total, "self_ms": self_}
-    for entry in [*triggers.values(), *kinds.values()]:
+            program[name] = {"calls": calls, "total_ms": total, "self_ms": self_}
+            found = Counter(_SEGMENT_LITERAL.findall(source or ""))
+            if found and not name.endswith(("_ins", "_upd", "_del")):
+                program[name]["segments"] = " + ".join(f"{k} x{n}" for k, n in found.items())
+    for entry in [*program.values(), *kinds.values()]:
         for key in ("total_ms", "self_ms"):
             if key in entry:
                 entry[key] = round(entry[key], 1)
-    by_self = sorted(kinds.items(), key=lambda kv: -kv[1]["self_ms"])
-    return {"trigger_functions": triggers, "segment_functions_by_kind": dict(by_self)}
+    return {
+        "program_functions": dict(sorted(program.items(), key=lambda kv: -kv[1]["self_ms"])),
+        "segment_functions_by_kind": dict(sorted(kinds.items(), key=lambda kv: -kv[1]["self_ms"])),
+    }
 
 
 # -- where the time goes -------------------------------------------------------------------------
@@ -425,9 +444,13 @@ AUTO_EXPLAIN = (
     "SET auto_explain.log_format = json",
     "SET auto_explain.log_level = notice",  # to this client, not the server's log
 )
-_CALLS_SEGMENT = re.compile(r"\bsegql\.s_\w+_v\d+\s*\(")
+# A call of a generated function: a segment's (s_<name>_v<n>) or one of a program's (p<n>_...).
+_CALLS_GENERATED = re.compile(r'"?segql"?\."?(s_\w+_v\d+|p\d+_\w+)"?\s*\(')
 _SEGMENT_LITERAL = re.compile(r"'(bench_[a-z_]+?)(?:_\d+)?'")
-_ARRAY_LITERAL = re.compile(r"'\{[^}]*\}'")  # the users a statement ran for, say
+# Left out of a condition, to add up nodes across segments: the users a statement ran for, and
+# numbers (a segment's, an alias's, a window's).
+_ARRAY = re.compile(r"'\{[^']*\}'")
+_NUMBER = re.compile(r"\d+(\.\d+)?")
 _PLAN_NOTICE = re.compile(r"duration: ([0-9.]+) ms\s+plan:\s*(.*)", re.DOTALL)
 
 
@@ -439,8 +462,8 @@ def explain_nested(
     The run has auto_explain report every statement's plan (ANALYZE, BUFFERS, statements inside
     trigger and segment functions too) to this client, and is rolled back. Instrumenting every
     node slows the run down, so the milliseconds are for comparing with each other only.
-    Statements that just call a segment function, and the COPY itself, are left out: their time
-    is that of the statements they run.
+    Statements that just call a generated function, and the COPY itself, are left out: their
+    time is that of the statements they run.
     """
     plans: list[tuple[float, str]] = []
 
@@ -460,69 +483,147 @@ def explain_nested(
         action(conn)
         conn.rollback()
     statements: dict[str, dict[str, float]] = {}
-    nodes: dict[tuple[str, str], dict[str, Any]] = {}
+    nodes: dict[tuple[str, ...], dict[str, Any]] = {}
     for duration, text in plans:
-        explained = json.loads(text)
-        query = " ".join(str(explained.get("Query Text", "")).split())
-        if _CALLS_SEGMENT.search(query) or query.upper().startswith("COPY "):
+        logged = json.loads(text)
+        query = " ".join(str(logged.get("Query Text", "")).split())
+        if _CALLS_GENERATED.search(query) or query.upper().startswith("COPY "):
             continue
         label = _statement_label(query)
-        entry = statements.setdefault(label, {"ms": 0.0, "runs": 0})
+        entry = statements.setdefault(label, {"ms": 0.0, "runs": 0, "jit_ms": 0.0})
         entry["ms"] += duration
         entry["runs"] += 1
-        _walk(explained["Plan"], label, nodes)
+        jit = _jit(logged, label, nodes)
+        entry["jit_ms"] += jit
+        _walk(logged["Plan"], label, nodes, jit)
     ranked = sorted(statements.items(), key=lambda kv: -kv[1]["ms"])[:top]
     heavy = sorted(nodes.values(), key=lambda n: -n["exclusive_ms"])[:top]
     for node in heavy:
         node["exclusive_ms"] = round(node["exclusive_ms"], 1)
-    return {
+    result: dict[str, Any] = {
         "statements": [
-            {"statement": k, "ms": round(v["ms"], 1), "runs": int(v["runs"])} for k, v in ranked
+            {"statement": k, **{m: round(v, 1) if m != "runs" else int(v) for m, v in e.items()}}
+            for k, e in ranked
         ],
         "plan_nodes": heavy,
     }
+    return {"summary": summary(result), **result}
 
 
 def _statement_label(query: str) -> str:
-    segment = _SEGMENT_LITERAL.search(query)
-    if segment and query.startswith("WITH clk AS"):
-        return f"membership statement of {segment.group(1)}"
+    kinds = sorted(set(_SEGMENT_LITERAL.findall(query)))
+    if kinds and query.startswith("WITH clk AS"):
+        return f"membership statement of {' + '.join(kinds)}"
     return query if len(query) <= 100 else query[:97] + "..."
 
 
-def _walk(plan: dict[str, Any], label: str, out: dict[tuple[str, str], dict[str, Any]]) -> None:
+def _jit(logged: dict[str, Any], label: str, out: dict[tuple[str, ...], dict[str, Any]]) -> float:
+    """Milliseconds the statement spent compiling itself (JIT), counted as a node of its own.
+
+    The compiling happens when the first row is asked for, so the plan shows it as time of the
+    top node's own; `_walk` takes it off there.
+    """
+    timing = (logged.get("JIT") or {}).get("Timing") or {}
+    total = timing.get("Total", 0.0)
+    ms = float(total["Time"] if isinstance(total, dict) else total)
+    if ms:
+        functions = logged["JIT"].get("Functions", 0)
+        entry = out.setdefault(
+            (label, "JIT"),
+            {
+                "node": "JIT compilation",
+                "condition": None,
+                "children": [],
+                "statement": label,
+                "exclusive_ms": 0.0,
+                "runs": 0,
+                "rows_out": 0,
+                "loops": 0,
+                "functions_compiled": 0,
+            },
+        )
+        entry["exclusive_ms"] += ms
+        entry["runs"] += 1
+        entry["functions_compiled"] += functions
+    return ms
+
+
+def _walk(
+    plan: dict[str, Any], label: str, out: dict[tuple[str, ...], dict[str, Any]], jit: float = 0.0
+) -> None:
     """Add each node's own time (its time less its children's) to the node's total in `out`.
 
-    Nodes are summed across runs by statement and node (say, the 10 runs of one kind's
-    membership statement). A CTE Scan's time includes running the CTE, which is also a child
-    elsewhere in the plan, so CTE Scans are not counted (their parents still are, correctly).
+    Nodes are summed across runs by statement, node and condition with its constants left out
+    (say, over the 10 runs of one kind's membership statement). A CTE Scan's time includes
+    running the CTE, which is also a child elsewhere in the plan, so CTE Scans are not counted
+    (their parents still are, correctly). `jit` is taken off the top node's own time.
     """
     children = plan.get("Plans", [])
     for child in children:
         _walk(child, label, out)
-    node = plan["Node Type"]
-    if node == "CTE Scan":
+    if plan["Node Type"] == "CTE Scan":
         return
-    if plan.get("Operation") and node == "ModifyTable":
-        node = plan["Operation"]
-    if plan.get("Index Name"):
-        node += f" using {plan['Index Name']}"
-    for key, word in (("Relation Name", "on"), ("Function Name", "on")):
-        if plan.get(key):
-            node += f" {word} {plan[key]}"
+    node = _node_name(plan)
+    condition = next(
+        (plan[k] for k in ("Index Cond", "Hash Cond", "Join Filter", "Filter") if k in plan), None
+    )
+    if condition:
+        condition = _NUMBER.sub("N", _ARRAY.sub("'{...}'", condition))
     total = plan["Actual Total Time"] * plan["Actual Loops"]
     inner = sum(c["Actual Total Time"] * c["Actual Loops"] for c in children)
     entry = out.setdefault(
-        (label, node),
-        {"node": node, "statement": label, "exclusive_ms": 0.0, "runs": 0, "rows": 0, "loops": 0},
+        (label, node, condition or ""),
+        {
+            "node": node,
+            "condition": condition,
+            "children": [_node_name(c) for c in children if c["Node Type"] != "CTE Scan"],
+            "statement": label,
+            "exclusive_ms": 0.0,
+            "runs": 0,
+            "rows_out": 0,
+            "loops": 0,
+        },
     )
-    entry["exclusive_ms"] += max(0.0, total - inner)
+    entry["exclusive_ms"] += max(0.0, total - inner - jit)
     entry["runs"] += 1
-    entry["rows"] += plan["Actual Rows"] * plan["Actual Loops"]
+    entry["rows_out"] += plan["Actual Rows"] * plan["Actual Loops"]
     entry["loops"] += plan["Actual Loops"]
-    condition = next(
-        (plan[k] for k in ("Index Cond", "Hash Cond", "Filter", "Join Filter") if k in plan), None
-    )
-    if condition and "condition" not in entry:
-        condition = _ARRAY_LITERAL.sub("'{...}'", condition)
-        entry["condition"] = condition if len(condition) <= 200 else condition[:197] + "..."
+
+
+def _node_name(plan: dict[str, Any]) -> str:
+    node = plan["Node Type"]
+    if node == "ModifyTable" and plan.get("Operation"):
+        node = plan["Operation"]
+    if plan.get("Join Type") and plan["Join Type"] != "Inner":
+        node += f" ({plan['Join Type'].lower()})"
+    if plan.get("Index Name"):
+        node += f" using {plan['Index Name']}"
+    for key in ("Relation Name", "Function Name"):
+        if plan.get(key):
+            node += f" on {plan[key]}"
+    return str(node)
+
+
+def summary(explained: dict[str, Any]) -> str:
+    """One sentence from explain_nested's result: the top statement and the top plan node."""
+    if not explained.get("statements"):
+        return str(explained.get("unavailable", "no plans"))
+    first = explained["statements"][0]
+    total = sum(s["ms"] for s in explained["statements"])
+    text = f"{first['statement']}: {first['ms']:,.0f} of {total:,.0f} ms"
+    if explained.get("plan_nodes"):
+        node = explained["plan_nodes"][0]
+        on = f" [{node['condition']}]" if node.get("condition") else ""
+        over = f" over {', '.join(node['children'])}" if node.get("children") else ""
+        text += f"; heaviest plan node: {node['node']}{on}{over} in {node['statement']}, "
+        if node.get("functions_compiled"):
+            text += (
+                f"{node['exclusive_ms']:,.0f} ms to compile {node['functions_compiled']:,} "
+                f"functions in {node['runs']:,} run{'s' if node['runs'] != 1 else ''}"
+            )
+        else:
+            text += (
+                f"{node['exclusive_ms']:,.0f} ms of its own, {node['rows_out']:,} rows out "
+                f"in {node['loops']:,} loops"
+            )
+    return text + " (timed under auto_explain)"
