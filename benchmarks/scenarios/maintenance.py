@@ -5,7 +5,7 @@ then history in slices, each the shop's events over the same 30 days (its own se
 10,000 at a time through segql's triggers, as history would have arrived; statistics are kept
 current as autovacuum would. At each history size the same 10,000-event batch, stamped in the
 hour after the history, is COPYed on top in one transaction with segql's clock pinned at the end
-of that hour, then deleted again:
+of that hour, and deleted again before the next COPY or slice:
 
 - baseline: with segql's triggers on `segql.events` disabled, i.e. nothing deployed;
 - segql: with the 50 segments maintained by the triggers.
@@ -571,12 +571,13 @@ def _walk(
         condition = _NUMBER.sub("N", _ARRAY.sub("'{...}'", condition))
     total = plan["Actual Total Time"] * plan["Actual Loops"]
     inner = sum(c["Actual Total Time"] * c["Actual Loops"] for c in children)
+    below = [_node_name(c) for c in children]
     entry = out.setdefault(
-        (label, node, condition or ""),
+        (label, node, condition or "", *below),
         {
             "node": node,
             "condition": condition,
-            "children": [_node_name(c) for c in children if c["Node Type"] != "CTE Scan"],
+            "children": below,
             "statement": label,
             "exclusive_ms": 0.0,
             "runs": 0,
@@ -598,7 +599,7 @@ def _node_name(plan: dict[str, Any]) -> str:
         node += f" ({plan['Join Type'].lower()})"
     if plan.get("Index Name"):
         node += f" using {plan['Index Name']}"
-    for key in ("Relation Name", "Function Name"):
+    for key in ("Relation Name", "Function Name", "CTE Name"):
         if plan.get(key):
             node += f" on {plan[key]}"
     return str(node)
