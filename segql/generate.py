@@ -150,10 +150,7 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
         if key.window is None:
             fid = plan.feature_ids[key]
             alias = f"f{fid}"
-            joins.append(
-                f"LEFT JOIN segql.feature_state {alias} "
-                f"ON {alias}.feature_id = {fid} AND {alias}.user_id = u.user_id"
-            )
+            joins.append(state_join(alias, fid))
         else:
             alias = f"w{len(aliases) + 1}"
             joins.append(grouped(alias, key, due=True, users="p_users"))
@@ -193,15 +190,20 @@ def _feature_joins(plan: Plan, keys: list[FeatureKey]) -> tuple[dict[FeatureKey,
         if key.window is None:
             fid = plan.feature_ids[key]
             alias = f"f{fid}"
-            joins.append(
-                f"LEFT JOIN segql.feature_state {alias} "
-                f"ON {alias}.feature_id = {fid} AND {alias}.user_id = u.user_id"
-            )
+            joins.append(state_join(alias, fid))
         else:
             alias = f"w{len(aliases) + 1}"
             joins.append(grouped(alias, key, due=True, users="p_users"))
         aliases[key] = alias
     return aliases, joins
+
+
+def state_join(alias: str, fid: int) -> str:
+    """A state feature for the outer user: one primary-key probe, whatever the estimates."""
+    return (
+        f"LEFT JOIN LATERAL (SELECT s.* FROM segql.feature_state s WHERE s.feature_id = {fid} "
+        f"AND s.user_id = u.user_id LIMIT 1) {alias} ON true"
+    )
 
 
 def group_function_name(deploy: int, index: int) -> str:
