@@ -144,17 +144,7 @@ class SegmentSQL:
 
 def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
     """The incremental function and the full query of one segment."""
-    aliases: dict[FeatureKey, str] = {}
-    joins: list[str] = []
-    for key in seg.keys:
-        if key.window is None:
-            fid = plan.feature_ids[key]
-            alias = f"f{fid}"
-            joins.append(state_join(alias, fid))
-        else:
-            alias = f"w{len(aliases) + 1}"
-            joins.append(grouped(alias, key, due=True, users="p_users"))
-        aliases[key] = alias
+    refs, joins = _feature_joins(plan, seg.keys, _columns([seg]))
 
     def member(node: ir.InSegment) -> str:
         return (
@@ -162,8 +152,8 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
             f"WHERE m.segment = {quote_literal(node.name)} AND m.user_id = u.user_id)"
         )
 
-    render = Renderer(lambda a: agg_value(a, aliases[FeatureKey.of(a)]), member)
-    dues = [f"{aliases[k]}.due" for k in seg.window_keys]
+    render = Renderer(lambda a: agg_value(a, *refs[FeatureKey.of(a)]), member)
+    dues = [_due(refs[k]) for k in seg.window_keys]
     dues += [render.crossing(atom, slope) for atom, slope in seg.atoms]
     fn = function_name(seg.name, seg.version)
     create = template(
@@ -180,22 +170,106 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
     return SegmentSQL(fn, create, full_query(seg))
 
 
-def _feature_joins(plan: Plan, keys: list[FeatureKey]) -> tuple[dict[FeatureKey, str], list[str]]:
-    """Joins that read each feature once for the users in p_users."""
-    aliases: dict[FeatureKey, str] = {}
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "count": ("cnt",),
+    "did": ("cnt",),
+    "sum": ("sum",),
+    "avg": ("sum", "vcnt"),
+    "min": ("min",),
+    "max": ("max",),
+    "first": ("first_ts",),
+    "last": ("last_ts",),
+    "days": ("days",),
+}
+
+
+COLUMNS_ALL = ("cnt", "vcnt", "sum", "min", "max", "first_ts", "last_ts", "days")
+
+
+def _columns(segments: list[SegmentPlan]) -> dict[FeatureKey, set[str]]:
+    """Which aggregate columns the segments read of each feature: a scan computes only those."""
+    out: dict[FeatureKey, set[str]] = {}
+    for seg in segments:
+        for node in ir.walk(seg.segment.condition):
+            if isinstance(node, ir.Agg):
+                out.setdefault(FeatureKey.of(node), set()).update(COLUMNS[node.kind])
+    return out
+
+
+def _feature_joins(
+    plan: Plan, keys: list[FeatureKey], columns: dict[FeatureKey, set[str]]
+) -> tuple[dict[FeatureKey, tuple[str, str]], list[str]]:
+    """Joins that read each feature once for the users in p_users.
+
+    Windowed features over the same events (same name and filter) share one scan of the widest
+    window, each keeping its own columns: `refs[key]` is (alias, column prefix).
+    """
+    refs: dict[FeatureKey, tuple[str, str]] = {}
     joins: list[str] = []
-    for key in keys:
-        if key in aliases:
-            continue
+    scans: dict[tuple[str | None, str], list[FeatureKey]] = {}
+    for key in dict.fromkeys(keys):
         if key.window is None:
             fid = plan.feature_ids[key]
-            alias = f"f{fid}"
-            joins.append(state_join(alias, fid))
+            refs[key] = (f"f{fid}", "")
+            joins.append(state_join(f"f{fid}", fid))
         else:
-            alias = f"w{len(aliases) + 1}"
-            joins.append(grouped(alias, key, due=True, users="p_users"))
-        aliases[key] = alias
-    return aliases, joins
+            scans.setdefault((key.event, repr(key.filter)), []).append(key)
+    for number, shared in enumerate(scans.values(), start=1):
+        alias = f"w{number}"
+        joins.append(windowed_scan(alias, shared, "p_users", columns))
+        for index, key in enumerate(shared, start=1):
+            refs[key] = (alias, f"k{index}_")
+    return refs, joins
+
+
+def _due(ref: tuple[str, str]) -> str:
+    return f"{ref[0]}.{ref[1]}due"
+
+
+def windowed_scan(
+    alias: str, keys: list[FeatureKey], users: str, columns: dict[FeatureKey, set[str]]
+) -> str:
+    """Windowed features of one event source for the users, from one scan of the widest window.
+
+    An event counts from its ts until ts + window; the earliest of those instants still ahead
+    is when a feature next changes (its `due`).
+    """
+    first = keys[0]
+    widths = [_decimal(k.window) for k in keys if k.window is not None]
+    cond = [f"e.user_id = ANY({users})"]
+    if first.event is not None:
+        cond.append(f"e.name = {quote_literal(first.event)}")
+    cond.append(f"e.ts > clk.now - {seconds(max(widths))}")
+    if first.filter is not None:
+        cond.append(event_match(None, first.filter))
+    cols = []
+    for index, key in enumerate(keys, start=1):
+        p = f"k{index}_"
+        width = seconds(_decimal(key.window or "0"))
+        inside = f"e.ts > clk.now - {width}"
+        live = f" FILTER (WHERE {inside} AND e.ts <= clk.now)"
+        value = prop_value(key.prop)
+        wanted = columns.get(key, set(COLUMNS_ALL))
+        every = {
+            "cnt": f"count(*){live}",
+            "vcnt": f"count({value}){live}",
+            "sum": f"sum({value}){live}",
+            "min": f"min({value}){live}",
+            "max": f"max({value}){live}",
+            "first_ts": f"min(e.ts){live}",
+            "last_ts": f"max(e.ts){live}",
+            "days": f"count(DISTINCT (e.ts AT TIME ZONE 'UTC')::date){live}",
+        }
+        cols += [f"{sql} AS {p}{name}" for name, sql in every.items() if name in wanted]
+        cols.append(
+            f"min(CASE WHEN e.ts > clk.now THEN e.ts ELSE e.ts + {width} END) "
+            f"FILTER (WHERE {inside}) AS {p}due"
+        )
+    return (
+        f"LEFT JOIN (SELECT e.user_id, {', '.join(cols)} "
+        f"FROM segql.events e CROSS JOIN clk WHERE {' AND '.join(cond)} GROUP BY e.user_id) "
+        f"{alias} ON {alias}.user_id = u.user_id"
+    )
 
 
 def state_join(alias: str, fid: int) -> str:
@@ -212,15 +286,15 @@ def group_function_name(deploy: int, index: int) -> str:
 
 def group_sql(plan: Plan, segments: list[SegmentPlan], fn: str) -> str:
     """One function that evaluates several dependency-free segments in one statement."""
-    aliases, joins = _feature_joins(plan, [k for s in segments for k in s.keys])
+    refs, joins = _feature_joins(plan, [k for s in segments for k in s.keys], _columns(segments))
 
     def no_segment(node: ir.InSegment) -> str:
         raise TypeError("grouped segments read no other segment")
 
-    render = Renderer(lambda a: agg_value(a, aliases[FeatureKey.of(a)]), no_segment)
+    render = Renderer(lambda a: agg_value(a, *refs[FeatureKey.of(a)]), no_segment)
     members = []
     for s in segments:
-        dues = [f"{aliases[k]}.due" for k in s.window_keys]
+        dues = [_due(refs[k]) for k in s.window_keys]
         dues += [render.crossing(atom, slope) for atom, slope in s.atoms]
         members.append(
             {
