@@ -24,7 +24,8 @@ def row(result: Result) -> list[str]:
         segql = f"error: {result.error}"
     else:
         segql = figure(result.segql, result.unit) if result.segql is not None else result.note
-    ratio = f"{result.ratio:.2f}x" if result.ratio is not None else DASH
+    # Three significant digits: a ratio of 0.013 must not print as 0.01.
+    ratio = f"{result.ratio:.3g}x" if result.ratio is not None else DASH
     met = {True: "yes", False: "**no**", None: DASH}[result.met]
     goal = result.goal.text if result.goal else DASH
     name = f"{result.scenario}: {result.case}"
