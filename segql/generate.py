@@ -64,14 +64,14 @@ def channel(name: str) -> str:
 # -- features ----------------------------------------------------------------------------------
 
 
-def grouped(alias: str, key: FeatureKey, due: bool, users: str | None) -> str:
-    """Per-user aggregates over the users' own events, optionally with the next change time.
+def _source(key: FeatureKey, due: bool, user_cond: list[str]) -> tuple[str, str]:
+    """The conditions that pick a feature's events and its aggregate columns.
 
-    One grouped scan for all users at once (`users` restricts it to an array of ids through the
-    (user_id, name, ts) index) costs far less than a lateral subquery started per user.
+    With a window, an event counts from its ts until ts + window: the earliest of those
+    instants still ahead is when the feature next changes (`due`).
     """
     value = prop_value(key.prop)
-    cond = [] if users is None else [f"e.user_id = ANY({users})"]
+    cond = list(user_cond)
     live = ""
     due_col = ""
     if key.event is not None:
@@ -81,17 +81,27 @@ def grouped(alias: str, key: FeatureKey, due: bool, users: str | None) -> str:
         cond.append(f"e.ts > clk.now - {width}")
         live = " FILTER (WHERE e.ts <= clk.now)"
         if due:
-            # An event counts from its ts until ts + window: the earliest of those instants
-            # still ahead is when this feature next changes.
             due_col = f", min(CASE WHEN e.ts > clk.now THEN e.ts ELSE e.ts + {width} END) AS due"
     if key.filter is not None:
         cond.append(event_match(None, key.filter))
-    where = f" WHERE {' AND '.join(cond)}" if cond else ""
-    return (
-        "LEFT JOIN (SELECT e.user_id, "
+    columns = (
         f"count(*){live} AS cnt, count({value}){live} AS vcnt, sum({value}){live} AS sum, "
         f"min({value}){live} AS min, max({value}){live} AS max, "
-        f"min(e.ts){live} AS first_ts, max(e.ts){live} AS last_ts{_days(key, live)}{due_col} "
+        f"min(e.ts){live} AS first_ts, max(e.ts){live} AS last_ts{_days(key, live)}{due_col}"
+    )
+    return " AND ".join(cond), columns
+
+
+def grouped(alias: str, key: FeatureKey, due: bool, users: str | None) -> str:
+    """Per-user aggregates over the users' own events, optionally with the next change time.
+
+    One grouped scan for all users at once (`users` restricts it to an array of ids through the
+    (user_id, name, ts) index) costs far less than a lateral subquery started per user.
+    """
+    cond, columns = _source(key, due, [] if users is None else [f"e.user_id = ANY({users})"])
+    where = f" WHERE {cond}" if cond else ""
+    return (
+        f"LEFT JOIN (SELECT e.user_id, {columns} "
         f"FROM segql.events e CROSS JOIN clk{where} GROUP BY e.user_id) {alias} "
         f"ON {alias}.user_id = u.user_id"
     )
@@ -99,27 +109,8 @@ def grouped(alias: str, key: FeatureKey, due: bool, users: str | None) -> str:
 
 def lateral(alias: str, key: FeatureKey, due: bool) -> str:
     """The same aggregates for the one user of the outer row (for single-user reads)."""
-    value = prop_value(key.prop)
-    cond = ["e.user_id = u.user_id"]
-    live = ""
-    due_col = ""
-    if key.event is not None:
-        cond.append(f"e.name = {quote_literal(key.event)}")
-    if key.window is not None:
-        width = seconds(_decimal(key.window))
-        cond.append(f"e.ts > clk.now - {width}")
-        live = " FILTER (WHERE e.ts <= clk.now)"
-        if due:
-            due_col = f", min(CASE WHEN e.ts > clk.now THEN e.ts ELSE e.ts + {width} END) AS due"
-    if key.filter is not None:
-        cond.append(event_match(None, key.filter))
-    return (
-        "LEFT JOIN LATERAL (SELECT "
-        f"count(*){live} AS cnt, count({value}){live} AS vcnt, sum({value}){live} AS sum, "
-        f"min({value}){live} AS min, max({value}){live} AS max, "
-        f"min(e.ts){live} AS first_ts, max(e.ts){live} AS last_ts{_days(key, live)}{due_col} "
-        f"FROM segql.events e WHERE {' AND '.join(cond)}) {alias} ON true"
-    )
+    cond, columns = _source(key, due, ["e.user_id = u.user_id"])
+    return f"LEFT JOIN LATERAL (SELECT {columns} FROM segql.events e WHERE {cond}) {alias} ON true"
 
 
 def _days(key: FeatureKey, live: str) -> str:

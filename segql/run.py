@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from segql.errors import SegqlError
+from segql import history
 
 
 def clock(conn: psycopg.Connection) -> tuple[datetime, bool]:
@@ -20,15 +20,7 @@ def clock(conn: psycopg.Connection) -> tuple[datetime, bool]:
 def clock_set(conn: psycopg.Connection, ts: str | datetime) -> datetime:
     """Pin segql.now(). Moving it backwards is allowed (replays), forwards processes nothing
     by itself: call tick() so that no due change is skipped."""
-    if isinstance(ts, str):
-        try:
-            value = datetime.fromisoformat(ts.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise SegqlError(
-                f"'{ts}' is not an ISO 8601 timestamp (write e.g. 2026-01-31T12:00:00Z)"
-            ) from None
-    else:
-        value = ts
+    value = history.parse_ts(ts) if isinstance(ts, str) else ts
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     conn.execute("UPDATE segql.clock SET pinned_at = %s", [value])
