@@ -64,41 +64,29 @@ def channel(name: str) -> str:
 # -- features ----------------------------------------------------------------------------------
 
 
-def _source(key: FeatureKey, due: bool, user_cond: list[str]) -> tuple[str, str]:
-    """The conditions that pick a feature's events and its aggregate columns.
-
-    With a window, an event counts from its ts until ts + window: the earliest of those
-    instants still ahead is when the feature next changes (`due`).
-    """
+def _source(key: FeatureKey, user_cond: str) -> tuple[str, str]:
+    """The conditions that pick a feature's events, and its aggregate columns."""
     value = prop_value(key.prop)
-    cond = list(user_cond)
+    cond = [user_cond] if user_cond else []
     live = ""
-    due_col = ""
     if key.event is not None:
         cond.append(f"e.name = {quote_literal(key.event)}")
     if key.window is not None:
-        width = seconds(_decimal(key.window))
-        cond.append(f"e.ts > clk.now - {width}")
+        cond.append(f"e.ts > clk.now - {seconds(_decimal(key.window))}")
         live = " FILTER (WHERE e.ts <= clk.now)"
-        if due:
-            due_col = f", min(CASE WHEN e.ts > clk.now THEN e.ts ELSE e.ts + {width} END) AS due"
     if key.filter is not None:
         cond.append(event_match(None, key.filter))
     columns = (
         f"count(*){live} AS cnt, count({value}){live} AS vcnt, sum({value}){live} AS sum, "
         f"min({value}){live} AS min, max({value}){live} AS max, "
-        f"min(e.ts){live} AS first_ts, max(e.ts){live} AS last_ts{_days(key, live)}{due_col}"
+        f"min(e.ts){live} AS first_ts, max(e.ts){live} AS last_ts{_days(key, live)}"
     )
     return " AND ".join(cond), columns
 
 
-def grouped(alias: str, key: FeatureKey, due: bool, users: str | None) -> str:
-    """Per-user aggregates over the users' own events, optionally with the next change time.
-
-    One grouped scan for all users at once (`users` restricts it to an array of ids through the
-    (user_id, name, ts) index) costs far less than a lateral subquery started per user.
-    """
-    cond, columns = _source(key, due, [] if users is None else [f"e.user_id = ANY({users})"])
+def grouped(alias: str, key: FeatureKey) -> str:
+    """Per-user aggregates over every user's events in one grouped scan (the full query)."""
+    cond, columns = _source(key, "")
     where = f" WHERE {cond}" if cond else ""
     return (
         f"LEFT JOIN (SELECT e.user_id, {columns} "
@@ -107,9 +95,9 @@ def grouped(alias: str, key: FeatureKey, due: bool, users: str | None) -> str:
     )
 
 
-def lateral(alias: str, key: FeatureKey, due: bool) -> str:
+def lateral(alias: str, key: FeatureKey) -> str:
     """The same aggregates for the one user of the outer row (for single-user reads)."""
-    cond, columns = _source(key, due, ["e.user_id = u.user_id"])
+    cond, columns = _source(key, "e.user_id = u.user_id")
     return f"LEFT JOIN LATERAL (SELECT {columns} FROM segql.events e WHERE {cond}) {alias} ON true"
 
 
@@ -309,7 +297,7 @@ def full_query(seg: SegmentPlan) -> str:
             key = FeatureKey.of(agg)
             if key not in aliases:
                 aliases[key] = f"a{len(aliases) + 1}"
-                joins.append(grouped(aliases[key], key, due=False, users=None))
+                joins.append(grouped(aliases[key], key))
 
     def inline(node: ir.InSegment) -> str:
         # Membership is never unknown: a NULL condition means "not a member".

@@ -20,6 +20,7 @@ from segql import generate, ir
 from segql.check import check
 from segql.deploy import require_segment
 from segql.errors import SegqlError
+from segql.feed import Change
 from segql.parse import parse_text
 from segql.plan import FeatureKey
 from segql.render import Renderer, agg_value, quote_literal
@@ -79,28 +80,6 @@ def require_known(conn: psycopg.Connection, name: str) -> None:
 
 
 @dataclass(frozen=True)
-class LoggedChange:
-    seq: int
-    segment: str
-    user_id: str
-    kind: str
-    at: datetime
-    cause: str
-    version: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "segment": self.segment,
-            "user_id": self.user_id,
-            "kind": self.kind,
-            "at": _iso(self.at),
-            "cause": self.cause,
-            "version": self.version,
-        }
-
-
-@dataclass(frozen=True)
 class PeriodCount:
     """Enters and exits in one period, and the segment's size at its end."""
 
@@ -118,18 +97,18 @@ class PeriodCount:
         }
 
 
-def user_changes(conn: psycopg.Connection, name: str, user_id: str) -> list[LoggedChange]:
+def user_changes(conn: psycopg.Connection, name: str, user_id: str) -> list[Change]:
     """Every enter and exit of one user, oldest first."""
     require_known(conn, name)
     rows = conn.execute(query("user_changes", "feed.sql"), {"segment": name, "user_id": user_id})
-    return [LoggedChange(*r) for r in rows]
+    return [Change(*r) for r in rows]
 
 
-def recent_changes(conn: psycopg.Connection, name: str, limit: int) -> list[LoggedChange]:
+def recent_changes(conn: psycopg.Connection, name: str, limit: int) -> list[Change]:
     """The segment's last `limit` changes, oldest first."""
     require_known(conn, name)
     rows = conn.execute(query("recent_changes", "feed.sql"), {"segment": name, "limit": limit})
-    return [LoggedChange(*r) for r in rows]
+    return [Change(*r) for r in rows]
 
 
 def series(conn: psycopg.Connection, name: str, every: Period = "day") -> list[PeriodCount]:
@@ -196,7 +175,7 @@ class Explanation:
     conditions: list[Condition]
     holds: bool  # the whole definition, evaluated now
     member_since: datetime | None  # from segql.members
-    last_change: LoggedChange | None
+    last_change: Change | None
     next_timer: datetime | None
     definition: str = field(repr=False, default="")
 
@@ -250,7 +229,7 @@ def why(conn: psycopg.Connection, name: str, user_id: str) -> Explanation:
         conditions=conditions,
         holds=bool(evaluated["holds"]),
         member_since=since[0] if since else None,
-        last_change=LoggedChange(last[0], name, user_id, *last[1:]) if last else None,
+        last_change=Change(last[0], name, user_id, *last[1:]) if last else None,
         next_timer=due[0] if due else None,
         definition=definition,
     )
@@ -294,7 +273,7 @@ def _evaluate(
         key = FeatureKey.of(agg)
         if key not in aliases:
             aliases[key] = f"a{len(aliases) + 1}"
-            joins.append(generate.lateral(aliases[key], key, due=False))
+            joins.append(generate.lateral(aliases[key], key))
 
     def member(node: ir.InSegment) -> str:
         return (

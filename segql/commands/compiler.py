@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -65,16 +67,7 @@ def deploy(
 ) -> None:
     """Deploy segments atomically: new ones are backfilled, changed ones get a new version."""
     statements = deploy_api.load_files(files)
-    with state(ctx).connect() as conn, _progress() as progress:
-        tasks: dict[str, TaskID] = {}
-
-        def report(name: str, done: int, total: int) -> None:
-            if progress is None:
-                return
-            if name not in tasks:
-                tasks[name] = progress.add_task(f"backfill {name}", total=max(total, 1))
-            progress.update(tasks[name], completed=done)
-
+    with state(ctx).connect() as conn, _backfill_progress() as report:
         result = deploy_api.deploy(conn, statements, prune=prune, progress=report)
     if result.nothing_to_do:
         typer.echo("Nothing to deploy: every segment is unchanged.")
@@ -193,23 +186,25 @@ def clock_show(ctx: typer.Context) -> None:
     typer.echo(f"{now.isoformat()} ({'pinned' if pinned else 'database clock'})")
 
 
-class _NoProgress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _progress() -> Progress | _NoProgress:
+@contextmanager
+def _backfill_progress() -> Iterator[deploy_api.Progress | None]:
+    """A bar per backfilled segment on a terminal; nothing when piped."""
     console = Console(stderr=True)
     if not console.is_terminal:
-        return _NoProgress()
-    return Progress(
+        yield None
+        return
+    columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
         TimeRemainingColumn(),
-        console=console,
-        transient=True,
     )
+    with Progress(*columns, console=console, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def report(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"backfill {name}", total=max(total, 1))
+            bar.update(tasks[name], completed=done)
+
+        yield report
