@@ -95,3 +95,17 @@ def sqlalchemy_url(url: str) -> str:
         query=params,
     )
     return rendered.render_as_string(hide_password=False)
+
+
+def with_keepalives(url: str) -> str:
+    """TCP keepalives on a listening connection, unless the URL says otherwise: a half-open
+    connection (a vanished server, a dropped NAT entry) would never carry another notification
+    and never report an error either. libpq ignores them on Unix sockets."""
+    params = conninfo_to_dict(url)
+    defaults = {
+        "keepalives": "1",
+        "keepalives_idle": "30",
+        "keepalives_interval": "10",
+        "keepalives_count": "3",
+    }
+    return make_conninfo(url, **{k: v for k, v in defaults.items() if k not in params})

@@ -41,9 +41,9 @@ class DatabaseError(SegqlError):
 def from_psycopg(exc: psycopg.Error) -> DatabaseError:
     """Turn a driver error into a one-line message that says what the server said."""
     if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
-        return DatabaseError(f"cannot reach the database: {_first_line(exc)}")
+        return DatabaseError(f"cannot reach the database: {first_line(exc)}")
     diag = exc.diag
-    parts = [diag.message_primary or _first_line(exc)]
+    parts = [diag.message_primary or first_line(exc)]
     if diag.message_detail:
         parts.append(f"({diag.message_detail})")
     if diag.message_hint:
@@ -53,6 +53,6 @@ def from_psycopg(exc: psycopg.Error) -> DatabaseError:
     return DatabaseError(" ".join(parts))
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__

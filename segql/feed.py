@@ -66,10 +66,9 @@ from typing import Any, NamedTuple, Protocol
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from segql import generate
-from segql.errors import SegqlError
+from segql import db, generate
+from segql.errors import SegqlError, first_line
 from segql.sqlfiles import query
 
 log = logging.getLogger(__name__)
@@ -538,7 +537,7 @@ class Subscription(Iterator[Change]):
         try:
             self._query = psycopg.connect(self.url, autocommit=True, application_name="segql feed")
             self._listen = psycopg.connect(
-                _with_keepalives(self.url), autocommit=True, application_name="segql listen"
+                db.with_keepalives(self.url), autocommit=True, application_name="segql listen"
             )
             for channel in self._channels():
                 self._listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
@@ -586,7 +585,7 @@ class Subscription(Iterator[Change]):
             except _LOST_CONNECTION as exc:
                 if self._closed:
                     raise
-                log.warning("lost the database connection (%s); reconnecting", _one_line(exc))
+                log.warning("lost the database connection (%s); reconnecting", first_line(exc))
                 self._disconnect()
             while True:
                 if self._stopping() or (
@@ -600,7 +599,7 @@ class Subscription(Iterator[Change]):
                 except _LOST_CONNECTION as exc:
                     self._disconnect()
                     # Once is news; every attempt of a long outage would drown the log.
-                    log.debug("cannot reconnect yet (%s)", _one_line(exc))
+                    log.debug("cannot reconnect yet (%s)", first_line(exc))
                     continue
                 log.warning("reconnected")
                 break
@@ -608,25 +607,6 @@ class Subscription(Iterator[Change]):
 
 class _GaveUp(Exception):
     """Reconnecting was cut short by the stop flag or the idle timeout."""
-
-
-def _with_keepalives(url: str) -> str:
-    """TCP keepalives on the listening connection, unless the URL says otherwise: a half-open
-    connection (a vanished server, a dropped NAT entry) would never carry another notification
-    and never report an error either. libpq ignores them on Unix sockets."""
-    params = conninfo_to_dict(url)
-    defaults = {
-        "keepalives": "1",
-        "keepalives_idle": "30",
-        "keepalives_interval": "10",
-        "keepalives_count": "3",
-    }
-    return make_conninfo(url, **{k: v for k, v in defaults.items() if k not in params})
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def _describe(segments: Sequence[str] | None) -> str:

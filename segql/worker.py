@@ -32,10 +32,9 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from segql import db
-from segql.errors import SegqlError
+from segql.errors import SegqlError, first_line
 
 log = logging.getLogger("segql.worker")
 
@@ -56,7 +55,6 @@ SELECT (SELECT min(due_at) FROM segql.timers),
 
 # Half-open TCP connections (a server that vanished without a FIN) surface within about a minute
 # instead of leaving the listener waiting forever. libpq ignores these on Unix sockets.
-KEEPALIVES = "keepalives=1 keepalives_idle=30 keepalives_interval=10 keepalives_count=3"
 
 
 class StopEvent:
@@ -212,7 +210,7 @@ class _Worker:
         # the earliest due time can go unnoticed.
         if self.listener is None:
             listener = psycopg.connect(
-                _with_keepalives(self.url),
+                db.with_keepalives(self.url),
                 autocommit=True,
                 application_name="segql worker listener",
             )
@@ -252,7 +250,7 @@ class _Worker:
             except psycopg.errors.TransactionRollback as exc:
                 # A deadlock or serialization failure rolled back this tick only; the
                 # connection is fine and the timers are still there: try again at once.
-                log.info("tick rolled back (%s); retrying", _first_line(exc))
+                log.info("tick rolled back (%s); retrying", first_line(exc))
                 continue
             done = int(row[0]) if row and row[0] is not None else 0
             total += done
@@ -300,24 +298,12 @@ class _Worker:
             if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
             else "tick failed"
         )
-        message = f"{what} ({_first_line(exc)}); retrying in {delay:.1f} s"
+        message = f"{what} ({first_line(exc)}); retrying in {delay:.1f} s"
         if self.backoff.failures == 1:
             log.warning("%s", message)
         else:
             log.debug("%s", message)
         self.stop.wait(delay)
-
-
-def _with_keepalives(url: str) -> str:
-    """The URL with TCP keepalives on, unless it already says otherwise."""
-    params = conninfo_to_dict(url)
-    defaults = conninfo_to_dict(KEEPALIVES)
-    return make_conninfo(url, **{k: v for k, v in defaults.items() if k not in params})
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 # -- pg_cron -------------------------------------------------------------------------------------
