@@ -180,8 +180,9 @@ def _deploy(
     fresh = set(result.created) | set(result.changed)
     refresh = the_plan.dependents(fresh)
     steps = result.steps
+    missing = _missing_functions(conn, [s for s in the_plan.segments if s.name not in fresh])
     for s in the_plan.segments:
-        if s.name in fresh:
+        if s.name in fresh or s.name in missing:
             steps.append(Step(f"segment {s.name} v{s.version}", compiled[s.name].create))
     if the_plan.segments:
         steps.append(Step(f"program {deploy_id}", generate.program_sql(the_plan, deploy_id)))
@@ -217,6 +218,21 @@ def _deploy(
     if not dry_run:
         _record(conn, the_plan, compiled, deploy_id, result)
     return result
+
+
+def _missing_functions(conn: psycopg.Connection, segments: list[SegmentPlan]) -> set[str]:
+    """Unchanged segments whose function is not there with the signature this release calls,
+    e.g. created by an earlier release: they are created again, or the program could not call
+    them."""
+    missing = set()
+    for s in segments:
+        fn = generate.quote_ident(generate.function_name(s.name, s.version))
+        row = conn.execute(
+            "SELECT to_regprocedure(%s)", [f"segql.{fn}{generate.SEGMENT_ARGS}"]
+        ).fetchone()
+        if row is None or row[0] is None:
+            missing.add(s.name)
+    return missing
 
 
 def _name_of(stmt: Statement) -> str:

@@ -53,6 +53,11 @@ def template(template_name: str, **context: Any) -> str:
     return _env().get_template(template_name).render(**context)
 
 
+# The argument types of a segment function (segment.sql.j2): users, cause, and the instants
+# at which to evaluate some of them.
+SEGMENT_ARGS = "(text[], text, text[], timestamptz[])"
+
+
 def function_name(name: str, version: int) -> str:
     return f"s_{name}_v{version}"
 
@@ -123,7 +128,7 @@ class SegmentSQL:
 
 def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
     """The incremental function and the full query of one segment."""
-    refs, joins = _feature_joins(plan, seg.keys, _columns([seg]))
+    refs, joins = _feature_joins(plan, seg.keys, _columns([seg]), clocks="clocks")
 
     def member(node: ir.InSegment) -> str:
         return (
@@ -176,12 +181,16 @@ def _columns(segments: list[SegmentPlan]) -> dict[FeatureKey, set[str]]:
 
 
 def _feature_joins(
-    plan: Plan, keys: list[FeatureKey], columns: dict[FeatureKey, set[str]]
+    plan: Plan,
+    keys: list[FeatureKey],
+    columns: dict[FeatureKey, set[str]],
+    clocks: str | None = None,
 ) -> tuple[dict[FeatureKey, tuple[str, str]], list[str]]:
     """Joins that read each feature once for the users in p_users.
 
     Windowed features over the same events (same name and filter) share one scan of the widest
-    window, each keeping its own columns: `refs[key]` is (alias, column prefix).
+    window, each keeping its own columns: `refs[key]` is (alias, column prefix). `clocks` names
+    a relation of (user_id, now) when users are evaluated at instants of their own.
     """
     refs: dict[FeatureKey, tuple[str, str]] = {}
     joins: list[str] = []
@@ -195,7 +204,7 @@ def _feature_joins(
             scans.setdefault((key.event, repr(key.filter)), []).append(key)
     for number, shared in enumerate(scans.values(), start=1):
         alias = f"w{number}"
-        joins.append(windowed_scan(alias, shared, "p_users", columns))
+        joins.append(windowed_scan(alias, shared, "p_users", columns, clocks))
         for index, key in enumerate(shared, start=1):
             refs[key] = (alias, f"k{index}_")
     return refs, joins
@@ -206,19 +215,31 @@ def _due(ref: tuple[str, str]) -> str:
 
 
 def windowed_scan(
-    alias: str, keys: list[FeatureKey], users: str, columns: dict[FeatureKey, set[str]]
+    alias: str,
+    keys: list[FeatureKey],
+    users: str,
+    columns: dict[FeatureKey, set[str]],
+    clocks: str | None = None,
 ) -> str:
     """Windowed features of one event source for the users, from one scan of the widest window.
 
     An event counts from its ts until ts + window; the earliest of those instants still ahead
-    is when a feature next changes (its `due`).
+    is when a feature next changes (its `due`). With `clocks`, each user's window ends at that
+    user's own instant; the index range starts at the earliest of them, and each user's events
+    outside its own window are filtered after the join.
     """
     first = keys[0]
     widths = [_decimal(k.window) for k in keys if k.window is not None]
+    widest = seconds(max(widths))
     cond = [f"e.user_id = ANY({users})"]
     if first.event is not None:
         cond.append(f"e.name = {quote_literal(first.event)}")
-    cond.append(f"e.ts > clk.now - {seconds(max(widths))}")
+    if clocks is None:
+        source = "segql.events e CROSS JOIN clk"
+    else:
+        source = f"segql.events e JOIN {clocks} clk ON clk.user_id = e.user_id"
+        cond.append(f"e.ts > (SELECT min(c.now) FROM {clocks} c) - {widest}")
+    cond.append(f"e.ts > clk.now - {widest}")
     if first.filter is not None:
         cond.append(event_match(None, first.filter))
     cols = []
@@ -246,7 +267,7 @@ def windowed_scan(
         )
     return (
         f"LEFT JOIN (SELECT e.user_id, {', '.join(cols)} "
-        f"FROM segql.events e CROSS JOIN clk WHERE {' AND '.join(cond)} GROUP BY e.user_id) "
+        f"FROM {source} WHERE {' AND '.join(cond)} GROUP BY e.user_id) "
         f"{alias} ON {alias}.user_id = u.user_id"
     )
 
@@ -385,8 +406,12 @@ def program_sql(plan: Plan, deploy: int) -> str:
     all_seeds = seeds(lambda s: "v_affected")
     keys = plan.state_keys
 
-    def chain(segments: list[_ChainSegment], seed: dict[str, str], cause: str) -> str:
-        return template("chain.sql.j2", segments=segments, seeds=seed, cause=cause).rstrip()
+    def chain(
+        segments: list[_ChainSegment], seed: dict[str, str], cause: str, clocks: str = ""
+    ) -> str:
+        return template(
+            "chain.sql.j2", segments=segments, seeds=seed, cause=cause, clocks=clocks
+        ).rstrip()
 
     # On insert, segments that read the same events and no other segment are evaluated
     # together, so each feature is read once per batch for all of them.
