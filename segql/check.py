@@ -7,6 +7,7 @@ definition becomes SQL that runs inside the triggers of every writer.
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -186,13 +187,13 @@ class Checker:
             )
         comment_node = tree.args.get("comment")
         comment = str(comment_node.this) if comment_node is not None else None
-        if comment is not None and "\x00" in comment:
-            self.fail(name_span, "comments cannot contain NUL characters")
-        self.condition_span = None
-        self.condition_span = span_of(tree.expression, self.source)
-        if self.condition_span.start == 0:
-            start = stmt.text.upper().find(" AS ") + 4
-            self.condition_span = Span(stmt.span.start + start, stmt.span.end)
+        if comment_node is not None and comment is not None and "\x00" in comment:
+            self.fail(
+                span_of(comment_node, self.source),
+                "comments cannot contain NUL characters",
+                "remove the NUL character from the COMMENT string",
+            )
+        self.condition_span = _after_as(stmt)
         condition = self.build(tree.expression, "bool", scope="segment")
         if condition.type != "bool":
             self.fail(
@@ -259,14 +260,14 @@ class Checker:
 
     def build(self, node: exp.Expression, want: ir.Type | None, scope: str) -> ir.Expr:
         """Convert a subtree, using `want` to type traits, props and quoted literals."""
-        span = span_of(node, self.source)
-        if span.start == 0 and self.condition_span is not None:
-            # sqlglot builds some nodes without positions; point at the condition instead of 1:1.
-            span = self.condition_span
+        span = span_of(node, self.source, self.condition_span)
         if not isinstance(node, exp.In) and (
             isinstance(node, (exp.Exists, exp.Subquery, exp.Select)) or node.find(exp.Select)
         ):
-            self.not_allowed(node, span)
+            # Underline the subquery itself, wherever it sits in the condition.
+            culprit = node.find(exp.Exists, exp.Subquery, exp.Select, bfs=False)
+            where = span if culprit is None else span_of(culprit, self.source, span)
+            self.not_allowed(node, where)
         if isinstance(node, exp.Paren):
             return self.build(node.this, want, scope)
         if isinstance(node, (exp.And, exp.Or)):
@@ -728,6 +729,15 @@ class Checker:
 
     def fail(self, span: Span, problem: str, fix: str = "") -> NoReturn:
         raise DefinitionError(self.source, span, problem, fix)
+
+
+def _after_as(stmt: Statement) -> Span:
+    """From the first token after AS to the end of the statement: where the condition is."""
+    tokens = [t for t in stmt.source.tokens if stmt.span.start <= t.start <= stmt.span.end]
+    for token, following in itertools.pairwise(tokens):
+        if token.kind == "ALIAS":
+            return Span(following.start, stmt.span.end)
+    return stmt.span
 
 
 def check(statements: list[Statement], known_segments: Iterable[str] = ()) -> list[ir.Segment]:

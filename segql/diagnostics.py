@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from segql.errors import SegqlError
 
 
 @dataclass(frozen=True)
+class Token:
+    """A token of a definition file: its kind (sqlglot's token type name) and inclusive offsets."""
+
+    kind: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class SourceFile:
-    """The text of one definition file and the name to report it under."""
+    """The text of one definition file and the name to report it under.
+
+    `tokens` lets an error point at a keyword the syntax tree keeps no position for (INTERVAL,
+    CASE, current_user, a placeholder).
+    """
 
     path: str
     text: str
+    tokens: tuple[Token, ...] = field(default=(), compare=False, repr=False)
 
     def position(self, offset: int) -> tuple[int, int]:
         """1-based line and column of a character offset."""

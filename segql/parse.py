@@ -15,7 +15,7 @@ from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
 from sqlglot.tokens import TokenType
 
-from segql.diagnostics import DefinitionError, SourceFile, Span
+from segql.diagnostics import DefinitionError, SourceFile, Span, Token
 
 
 class CreateSegment(exp.Expression):
@@ -66,8 +66,27 @@ class Statement:
         return self.source.text[self.span.start : self.span.end + 1]
 
 
-def span_of(node: exp.Expression, source: SourceFile) -> Span:
-    """The characters a subtree covers, from the positions sqlglot keeps on its leaves."""
+# sqlglot keeps positions on leaves only. A node that begins with a keyword of its own starts
+# at the nearest such token before its first leaf (the token after which must be `then`, if
+# given); a node with no leaves at all is found by its token within the enclosing condition.
+_INTRODUCED_BY: dict[type[exp.Expr], tuple[str, str | None]] = {
+    exp.Interval: ("INTERVAL", None),
+    exp.Case: ("CASE", None),
+    exp.Exists: ("EXISTS", None),
+    exp.Subquery: ("L_PAREN", "SELECT"),
+    exp.Parameter: ("PARAMETER", None),
+}
+_LEAFLESS: dict[type[exp.Expr], tuple[str, ...]] = {
+    exp.Interval: ("INTERVAL",),  # `interval '1 year'` is rebuilt as 1 and YEAR, without positions
+    exp.CurrentUser: ("CURRENT_USER",),
+    exp.Placeholder: ("PLACEHOLDER", "COLON"),
+}
+
+
+def span_of(node: exp.Expression, source: SourceFile, within: Span | None = None) -> Span:
+    """The characters a subtree covers, from the positions sqlglot keeps on its leaves and the
+    tokens of keywords it does not keep. `within` bounds the search for those tokens (the
+    condition being checked) and is the answer when nothing better is known."""
     starts: list[int] = []
     ends: list[int] = []
     for sub in node.walk():
@@ -75,15 +94,79 @@ def span_of(node: exp.Expression, source: SourceFile) -> Span:
         if "start" in meta:
             starts.append(int(meta["start"]))
             ends.append(int(meta["end"]))
+    if source.tokens:
+        starts += _keyword_starts(node, source, min(starts, default=None), within)
     if not starts:
+        found = _leafless_span(node, source, within)
+        if found is not None:
+            return found
+        if within is not None:
+            return within
         return Span(0, max(0, len(source.text.rstrip()) - 1))
-    start, end = min(starts), max(ends)
+    start, end = min(starts), max(ends, default=min(starts))
     # A string literal's recorded span excludes its quotes; widen to cover them.
     if start > 0 and source.text[start - 1] == "'":
         start -= 1
     if end + 1 < len(source.text) and source.text[end + 1] in "')":
         end += 1
     return Span(start, end)
+
+
+def _keyword_starts(
+    node: exp.Expression, source: SourceFile, leaf_start: int | None, within: Span | None
+) -> list[int]:
+    """Where the keyword-introduced nodes of the subtree begin (see _INTRODUCED_BY)."""
+    out: list[int] = []
+    floor = within.start if within is not None else 0
+    tokens = source.tokens
+    for sub in node.walk():
+        rule = _INTRODUCED_BY.get(type(sub))
+        if rule is None:
+            continue
+        first = min((int(x.meta["start"]) for x in sub.walk() if "start" in x.meta), default=None)
+        if first is None:
+            first = leaf_start
+        if first is None:
+            continue
+        kind, then = rule
+        for i in range(len(tokens) - 1, -1, -1):
+            token = tokens[i]
+            if token.start >= first or token.kind != kind:
+                continue
+            if token.start < floor:
+                break
+            if then is None or (i + 1 < len(tokens) and tokens[i + 1].kind == then):
+                out.append(token.start)
+                break
+    return out
+
+
+def _leafless_span(node: exp.Expression, source: SourceFile, within: Span | None) -> Span | None:
+    """A node without any positioned leaf, found by its own token: the k-th such token in
+    `within` for the k-th node of its kind in the statement (the tree, walked depth first,
+    keeps the order of the text)."""
+    for sub in node.walk():
+        kinds = _LEAFLESS.get(type(sub))
+        if kinds is None:
+            continue
+        root = sub
+        while root.parent is not None:
+            root = root.parent
+        same = [n for n in root.walk(bfs=False) if _LEAFLESS.get(type(n)) == kinds]
+        nth = next((k for k, n in enumerate(same) if n is sub), 0)
+        tokens = source.tokens
+        for i, token in enumerate(tokens):
+            if within is not None and not within.start <= token.start <= within.end:
+                continue
+            if token.kind not in kinds:
+                continue
+            if nth > 0:
+                nth -= 1
+                continue
+            # `:name` is two tokens; underline both.
+            colon = token.kind == "COLON" and i + 1 < len(tokens)
+            return Span(token.start, tokens[i + 1].end if colon else token.end)
+    return None
 
 
 def parse_text(text: str, path: str = "<string>") -> list[Statement]:
@@ -99,6 +182,7 @@ def parse_text(text: str, path: str = "<string>") -> list[Statement]:
             f"cannot read the file: {err}",
             "check for an unterminated string ('...') or quoted name (\"...\")",
         ) from None
+    source = SourceFile(path, text, tuple(Token(t.token_type.name, t.start, t.end) for t in tokens))
     statements: list[Statement] = []
     for chunk in _split(tokens):
         start, end = chunk[0].start, chunk[-1].end
