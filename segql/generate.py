@@ -137,8 +137,6 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
         )
 
     render = Renderer(lambda a: agg_value(a, *refs[FeatureKey.of(a)]), member)
-    dues = [_due(refs[k]) for k in seg.window_keys]
-    dues += [render.crossing(atom, slope) for atom, slope in seg.atoms]
     fn = function_name(seg.name, seg.version)
     create = template(
         "segment.sql.j2",
@@ -148,7 +146,7 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
         channel=channel(seg.name),
         timed=seg.timed,
         predicate=render(seg.segment.condition),
-        due=f"LEAST({', '.join(dues)})" if dues else "NULL",
+        due=_timer_due(seg, refs, render),
         joins=joins,
     )
     return SegmentSQL(fn, create, full_query(seg))
@@ -214,6 +212,137 @@ def _due(ref: tuple[str, str]) -> str:
     return f"{ref[0]}.{ref[1]}due"
 
 
+def _timer_due(seg: SegmentPlan, refs: dict[FeatureKey, tuple[str, str]], render: Renderer) -> str:
+    """When the user must be evaluated again with no new data: the earliest instant a window
+    or a comparison with now() changes, unless the outcome is settled whatever the clock does
+    (see `_Fate`); then no timer is kept at all."""
+    dues = [_due(refs[k]) for k in seg.window_keys]
+    dues += [render.crossing(atom, slope) for atom, slope in seg.atoms]
+    if not dues:
+        return "NULL::timestamptz"
+    settled = _Fates(seg, refs, render)(seg.segment.condition).settled
+    least = f"LEAST({', '.join(dues)})"
+    if settled == "false":
+        return least
+    return f"CASE WHEN {settled} THEN NULL::timestamptz ELSE {least} END"
+
+
+@dataclass(frozen=True)
+class _Fate:
+    """What the clock alone can still do to a boolean expression of one user, as SQL.
+
+    `true`/`false`: it is that now and stays that until new data arrives. `settled`: its
+    value cannot change with time (true, false or unknown for good). Windowed counts only fall
+    as events leave their windows (unless events stamped in the future are still to enter),
+    and a comparison with now() changes at most once, at its crossing; everything else either
+    does not move with the clock or is assumed to.
+    """
+
+    settled: str
+    true: str
+    false: str
+
+
+def _any(parts: list[str]) -> str:
+    parts = [p for p in parts if p != "false"]
+    if "true" in parts:
+        return "true"
+    return "(" + " OR ".join(parts) + ")" if parts else "false"
+
+
+def _all(parts: list[str]) -> str:
+    parts = [p for p in parts if p != "true"]
+    if "false" in parts:
+        return "false"
+    return "(" + " AND ".join(parts) + ")" if parts else "true"
+
+
+_FALLING = ("count", "did", "days")  # windowed kinds that only fall with the clock
+_UNKNOWN = _Fate("false", "false", "false")
+
+
+class _Fates:
+    def __init__(
+        self, seg: SegmentPlan, refs: dict[FeatureKey, tuple[str, str]], render: Renderer
+    ) -> None:
+        self.atoms = seg.atoms
+        self.refs = refs
+        self.render = render
+
+    def __call__(self, node: ir.Expr) -> _Fate:
+        if not _moves(node):
+            value = self.render(node)
+            return _Fate("true", f"({value} IS TRUE)", f"({value} IS FALSE)")
+        if isinstance(node, ir.BoolOp):
+            kids = [self(item) for item in node.items]
+            true, false = _all([k.true for k in kids]), _any([k.false for k in kids])
+            if node.op == "or":
+                true, false = _any([k.true for k in kids]), _all([k.false for k in kids])
+            decided = true if node.op == "or" else false
+            settled = _any([_all([k.settled for k in kids]), decided])
+            return _Fate(settled, true, false)
+        if isinstance(node, ir.Not):
+            kid = self(node.operand)
+            return _Fate(kid.settled, kid.false, kid.true)
+        if isinstance(node, ir.Agg):
+            return self.falling_bool(node)
+        if isinstance(node, ir.Compare):
+            return self.compare(node)
+        return _UNKNOWN
+
+    def pending(self, agg: ir.Agg) -> str:
+        return f"coalesce({self.refs[FeatureKey.of(agg)][0]}.pending, false)"
+
+    def falling_bool(self, agg: ir.Agg) -> _Fate:
+        """did(..., within): true can become false, false stays false unless events are due."""
+        if agg.kind != "did" or agg.window is None:
+            return _UNKNOWN
+        stays_false = f"(NOT {self.pending(agg)} AND NOT {self.render(agg)})"
+        return _Fate(stays_false, "false", stays_false)
+
+    def compare(self, node: ir.Compare) -> _Fate:
+        value = self.render(node)
+        slope = next((k for atom, k in self.atoms if atom == node), None)
+        if slope is not None and not any(_windowed(n) for n in ir.walk(node)):
+            crossed = f"({self.render.crossing(node, slope)} IS NULL)"
+            return _Fate(
+                crossed, f"({crossed} AND {value} IS TRUE)", f"({crossed} AND {value} IS FALSE)"
+            )
+        flip = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
+        left, right = node.left, node.right
+        if _falling(left) and not _moves(right):
+            assert isinstance(left, ir.Agg)
+            agg, op = left, str(node.op)
+        elif _falling(right) and not _moves(left):
+            assert isinstance(right, ir.Agg)
+            agg, op = right, flip.get(node.op, node.op)
+        else:
+            return _UNKNOWN
+        steady = f"NOT {self.pending(agg)}"
+        if op in (">", ">="):  # can only become false (or stay unknown)
+            return _Fate(
+                f"({steady} AND {value} IS NOT TRUE)", "false", f"({steady} AND {value} IS FALSE)"
+            )
+        if op in ("<", "<="):  # can only become true (or stay unknown)
+            return _Fate(
+                f"({steady} AND {value} IS NOT FALSE)", f"({steady} AND {value} IS TRUE)", "false"
+            )
+        return _UNKNOWN
+
+
+def _falling(node: ir.Expr) -> bool:
+    return isinstance(node, ir.Agg) and node.window is not None and node.kind in _FALLING
+
+
+def _windowed(node: ir.Expr) -> bool:
+    return isinstance(node, ir.Agg) and node.window is not None
+
+
+def _moves(node: ir.Expr) -> bool:
+    """Can the expression's value change with the clock alone?"""
+    return any(isinstance(n, ir.Now) or _windowed(n) for n in ir.walk(node))
+
+
 def windowed_scan(
     alias: str,
     keys: list[FeatureKey],
@@ -265,6 +394,8 @@ def windowed_scan(
             f"min(CASE WHEN e.ts > clk.now THEN e.ts ELSE e.ts + {width} END) "
             f"FILTER (WHERE {inside}) AS {p}due"
         )
+    # Events stamped after the clock will still enter a window: until then, counts can rise.
+    cols.append("bool_or(e.ts > clk.now) AS pending")
     return (
         f"LEFT JOIN (SELECT e.user_id, {', '.join(cols)} "
         f"FROM {source} WHERE {' AND '.join(cond)} GROUP BY e.user_id) "
@@ -294,15 +425,13 @@ def group_sql(plan: Plan, segments: list[SegmentPlan], fn: str) -> str:
     render = Renderer(lambda a: agg_value(a, *refs[FeatureKey.of(a)]), no_segment)
     members = []
     for s in segments:
-        dues = [_due(refs[k]) for k in s.window_keys]
-        dues += [render.crossing(atom, slope) for atom, slope in s.atoms]
         members.append(
             {
                 "name": s.name,
                 "version": s.version,
                 "timed": s.timed,
                 "predicate": render(s.segment.condition),
-                "due": f"LEAST({', '.join(dues)})" if dues else "NULL::timestamptz",
+                "due": _timer_due(s, refs, render),
             }
         )
     return template("group.sql.j2", fn=fn, members=members, joins=joins)

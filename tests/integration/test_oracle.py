@@ -5,9 +5,9 @@ of events and profiles in batches of 1 to 1,000, with clock moves (seconds to mo
 that land exactly on, just before and just after the next due timer) followed by a tick. After
 every step each segment's incremental membership must equal its full query, and replaying the
 change log must give the current membership. After a clock move, the log replayed up to each
-instant where a timer fell due (and a microsecond before it) must equal the full query at that
-instant: nothing but the clock changed in between, so this checks that every timed change was
-logged, at its exact moment.
+instant where a timer fell due or an event entered or left a window (and a microsecond before
+it) must equal the full query at that instant: nothing but the clock changed in between, so this
+checks that every timed change was logged, at its exact moment, and that no timer was missing.
 
 Profiles: `ci` (default, 300 examples) and `thorough` (10,000):
     SEGQL_HYPOTHESIS_PROFILE=thorough pytest tests/integration/test_oracle.py
@@ -158,7 +158,10 @@ amount = st.one_of(st.integers(0, 12), st.just("oops"), st.none())
 
 
 @st.composite
-def event_rows(draw: st.DrawFn) -> list[tuple[str, str, int, dict[str, object]]]:
+def event_rows(
+    draw: st.DrawFn, before: int = 4 * 86400, after: int = 86400
+) -> list[tuple[str, str, int, dict[str, object]]]:
+    """Rows stamped from `before` seconds before the clock to `after` seconds after it."""
     size = draw(st.one_of(st.integers(1, 6), st.integers(1, 40), st.sampled_from([300, 1000])))
     seed = draw(st.integers(0, 2**32 - 1))
     import random
@@ -170,7 +173,7 @@ def event_rows(draw: st.DrawFn) -> list[tuple[str, str, int, dict[str, object]]]
         a = rnd.choice([0, 3, 5, 7, 9, 12, "oops", None])
         if a is not None:
             props["amount"] = a
-        rows.append((rnd.choice(USERS), rnd.choice(EVENTS), rnd.randint(-4 * 86400, 86400), props))
+        rows.append((rnd.choice(USERS), rnd.choice(EVENTS), rnd.randint(-before, after), props))
     return rows
 
 
@@ -206,6 +209,9 @@ step = st.one_of(
         st.one_of(st.integers(1, 600), st.integers(600, 86400), st.integers(86400, 90 * 86400)),
     ),
     st.tuples(st.just("next_due"), st.sampled_from([-1, 0, 1])),
+    # Onto the next instant an event enters or leaves a window, timer or not: where a timer
+    # that should have been kept is missing.
+    st.tuples(st.just("next_edge"), st.integers(0, 3), st.sampled_from([-1, 0, 1])),
 )
 
 
@@ -285,6 +291,18 @@ def apply(conn: psycopg.Connection, clock: datetime, action: tuple) -> datetime:
             if target > clock:
                 clock = target
                 run.clock_set(conn, clock)
+    elif kind == "next_edge":
+        row = conn.execute(
+            "SELECT DISTINCT e.ts + w.width FROM segql.events e, "
+            "unnest(%s::interval[]) AS w(width) WHERE e.ts + w.width > %s ORDER BY 1 "
+            "OFFSET %s LIMIT 1",
+            [["0 seconds", *WINDOWS], clock, action[1]],
+        ).fetchone()
+        if row and row[0] is not None:
+            target = row[0] + timedelta(microseconds=action[2])
+            if target > clock:
+                clock = target
+                run.clock_set(conn, clock)
     conn.commit()
     run.tick(conn)
     return clock
@@ -306,11 +324,13 @@ def assert_exact_between(
     conn: psycopg.Connection,
     names: list[str],
     before: datetime,
+    clock: datetime,
     instants: list[datetime],
     where: str,
 ) -> None:
-    """The log replayed up to each instant since `before` where a timer was due, or where the
-    tick logged a change, equals the full query at that instant."""
+    """The log replayed up to each instant in (before, clock] where a timer was due, where the
+    tick logged a change, or where an event enters or leaves a window, equals the full query
+    at that instant."""
     logged = [
         r[0]
         for r in conn.execute(
@@ -321,6 +341,22 @@ def assert_exact_between(
     # The first and last few are where a wrong order or a missed chain would show; all of them
     # would cost a full query per segment per instant.
     picked = every if len(every) <= 8 else every[:4] + every[-4:]
+    # Instants where a window's contents change whether or not a timer was kept for them: a
+    # missing timer shows only here.
+    edges = sorted(
+        {
+            r[0]
+            for r in conn.execute(
+                "SELECT e.ts + w.width FROM segql.events e, "
+                "unnest(%s::interval[]) AS w(width) WHERE e.ts + w.width > %s "
+                "AND e.ts + w.width <= %s",
+                [["0 seconds", *WINDOWS], before, clock],
+            )
+        }
+        - set(picked)
+    )
+    step = max(1, len(edges) // 6)
+    picked += edges[::step][:6]
     for instant in picked:
         for at in (instant - timedelta(microseconds=1), instant):
             conn.execute("SELECT set_config('segql.now', %s, true)", [at.isoformat()])
@@ -359,6 +395,85 @@ def assert_exact(conn: psycopg.Connection, names: list[str], where: str) -> None
     conn.rollback()
 
 
+# -- a grammar of what moves with the clock alone ------------------------------------------------
+#
+# Windowed counts, did and active_days with short windows, and comparisons with now(), under
+# AND/OR/NOT, with events stamped around the clock and the clock stepped onto window edges: the
+# cases where segql decides that a user's outcome is settled and keeps no timer.
+
+short_window = st.sampled_from(["90 seconds", "30 minutes", "1 hour", "2 hours"])
+
+
+@st.composite
+def timed_leaf(draw: st.DrawFn) -> str:
+    ev, w = draw(st.sampled_from(EVENTS)), draw(short_window)
+    kind = draw(st.sampled_from(["count", "did", "days", "last", "trait", "sum"]))
+    if kind == "count":
+        return f"event_count('{ev}', within => '{w}') {draw(cmp)} {draw(st.integers(0, 3))}"
+    if kind == "did":
+        return f"did('{ev}', within => '{w}')"
+    if kind == "days":
+        return f"active_days('{ev}', within => '{w}') {draw(cmp)} {draw(st.integers(0, 1))}"
+    if kind == "sum":
+        return f"event_sum('{ev}', 'amount', within => '{w}') {draw(cmp)} 5"
+    if kind == "last":
+        ago = draw(st.sampled_from(["1 minute", "1 hour"]))
+        return f"last_event_at('{ev}') {draw(cmp)} now() - interval '{ago}'"
+    return draw(
+        st.sampled_from(
+            [
+                "trial_ends_at < now() + interval '1 hour'",
+                "signed_up_at > now() - interval '30 minutes'",
+                "trial_ends_at > now()",
+            ]
+        )
+    )
+
+
+@st.composite
+def timed_condition(draw: st.DrawFn, earlier: list[str], depth: int = 0) -> str:
+    leaves = [timed_leaf()]
+    if earlier:
+        leaves.append(st.sampled_from(earlier).map(lambda n: f"in_segment('{n}')"))
+    if depth >= 2 or draw(st.booleans()):
+        return draw(st.one_of(*leaves))
+    op = draw(st.sampled_from(["AND", "OR", "NOT"]))
+    if op == "NOT":
+        return f"NOT ({draw(timed_condition(earlier, depth + 1))})"
+    left, right = (
+        draw(timed_condition(earlier, depth + 1)),
+        draw(timed_condition(earlier, depth + 1)),
+    )
+    return f"({left} {op} {right})"
+
+
+@st.composite
+def timed_definitions(draw: st.DrawFn) -> str:
+    names: list[str] = []
+    out = []
+    for i in range(draw(st.integers(1, 2))):
+        out.append(f"CREATE SEGMENT s{i} AS {draw(timed_condition(list(names)))};")
+        names.append(f"s{i}")
+    return "\n".join(out)
+
+
+near = 2 * 3600
+timed_step = st.one_of(
+    st.tuples(st.just("events"), event_rows(before=near, after=near)),
+    st.tuples(st.just("profiles"), profile_rows()),
+    st.tuples(st.just("clock"), st.integers(1, 3 * 3600)),
+    st.tuples(st.just("next_due"), st.sampled_from([-1, 0, 1])),
+    st.tuples(st.just("next_edge"), st.integers(0, 3), st.sampled_from([-1, 0, 1])),
+)
+
+
+@settings(settings.get_profile(PROFILE))
+@given(text=timed_definitions(), steps=st.lists(timed_step, min_size=1, max_size=12))
+def test_timers_are_exact(oracle_url: str, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    with psycopg.connect(oracle_url) as conn:
+        check_stream(conn, text, steps)
+
+
 @settings(settings.get_profile(PROFILE))
 @given(text=definitions(), steps=st.lists(step, min_size=1, max_size=20))
 def test_incremental_equals_full_query(oracle_url: str, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
@@ -384,7 +499,7 @@ def check_stream(conn: psycopg.Connection, text: str, steps: list[tuple]) -> Non
         where = f"step {i} {action[0]} at {clock.isoformat()}"
         assert_exact(conn, names, where)
         if clock > before:
-            assert_exact_between(conn, names, before, instants, where)
+            assert_exact_between(conn, names, before, clock, instants, where)
 
 
 def test_redeploy_logs_the_difference(oracle_url: str) -> None:
