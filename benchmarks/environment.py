@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,28 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         # Other work on the machine skews every figure; the load average shows whether there was.
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "commit": _commit(),
     }
+
+
+def _commit() -> str:
+    """The segql commit measured ("+changes" when the work tree differs), "?" outside git."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+        )
+    except OSError:
+        return "?"
+    if head.returncode != 0:
+        return "?"
+    return head.stdout.strip() + (" +changes" if dirty.stdout.strip() else "")
 
 
 def postgres(url: str) -> dict[str, Any]:

@@ -61,6 +61,7 @@ def markdown(results: list[Result], run: dict[str, Any]) -> str:
             "",
             f"- {machine['cpus']} CPUs ({machine['cpu_model']}), {machine['memory_gib']} GiB",
             f"- {machine['platform']}, Python {machine['python']}",
+            f"- segql commit {machine.get('commit', '?')}",
             f"- load average when the run started: {machine['load_average']}",
             "",
             "## PostgreSQL",
