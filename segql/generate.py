@@ -363,11 +363,11 @@ def windowed_scan(
     cond = [f"e.user_id = ANY({users})"]
     if first.event is not None:
         cond.append(f"e.name = {quote_literal(first.event)}")
-    if clocks is None:
-        source = "segql.events e CROSS JOIN clk"
-    else:
-        source = f"segql.events e JOIN {clocks} clk ON clk.user_id = e.user_id"
-        cond.append(f"e.ts > (SELECT min(c.now) FROM {clocks} c) - {widest}")
+    if clocks is not None:
+        # Each user's own window: one index range per user, read at that user's instant. A
+        # join of the events with the clocks would be planned from estimates, and a nested
+        # loop over ten thousand users is quadratic.
+        cond[0] = "e.user_id = u.user_id"
     cond.append(f"e.ts > clk.now - {widest}")
     if first.filter is not None:
         cond.append(event_match(None, first.filter))
@@ -396,9 +396,14 @@ def windowed_scan(
         )
     # Events stamped after the clock will still enter a window: until then, counts can rise.
     cols.append("bool_or(e.ts > clk.now) AS pending")
+    if clocks is not None:
+        return (
+            f"LEFT JOIN LATERAL (SELECT {', '.join(cols)} FROM segql.events e "
+            f"WHERE {' AND '.join(cond)}) {alias} ON true"
+        )
     return (
         f"LEFT JOIN (SELECT e.user_id, {', '.join(cols)} "
-        f"FROM {source} WHERE {' AND '.join(cond)} GROUP BY e.user_id) "
+        f"FROM segql.events e CROSS JOIN clk WHERE {' AND '.join(cond)} GROUP BY e.user_id) "
         f"{alias} ON {alias}.user_id = u.user_id"
     )
 
