@@ -224,15 +224,17 @@ def _missing_functions(conn: psycopg.Connection, segments: list[SegmentPlan]) ->
     """Unchanged segments whose function is not there with the signature this release calls,
     e.g. created by an earlier release: they are created again, or the program could not call
     them."""
-    missing = set()
-    for s in segments:
-        fn = generate.quote_ident(generate.function_name(s.name, s.version))
-        row = conn.execute(
-            "SELECT to_regprocedure(%s)", [f"segql.{fn}{generate.SEGMENT_ARGS}"]
-        ).fetchone()
-        if row is None or row[0] is None:
-            missing.add(s.name)
-    return missing
+    signatures = {
+        s.name: f"segql.{generate.quote_ident(generate.function_name(s.name, s.version))}"
+        f"{generate.SEGMENT_ARGS}"
+        for s in segments
+    }
+    rows = conn.execute(
+        "SELECT name FROM unnest(%s::text[], %s::text[]) AS x(name, signature) "
+        "WHERE to_regprocedure(signature) IS NULL",
+        [list(signatures), list(signatures.values())],
+    )
+    return {r[0] for r in rows}
 
 
 def _name_of(stmt: Statement) -> str:

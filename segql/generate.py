@@ -128,7 +128,7 @@ class SegmentSQL:
 
 def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
     """The incremental function and the full query of one segment."""
-    refs, joins = _feature_joins(plan, seg.keys, _columns([seg]), clocks="clocks")
+    refs, joins = _feature_joins(plan, seg.keys, _columns([seg]), per_user=True)
 
     def member(node: ir.InSegment) -> str:
         return (
@@ -182,13 +182,13 @@ def _feature_joins(
     plan: Plan,
     keys: list[FeatureKey],
     columns: dict[FeatureKey, set[str]],
-    clocks: str | None = None,
+    per_user: bool = False,
 ) -> tuple[dict[FeatureKey, tuple[str, str]], list[str]]:
     """Joins that read each feature once for the users in p_users.
 
     Windowed features over the same events (same name and filter) share one scan of the widest
-    window, each keeping its own columns: `refs[key]` is (alias, column prefix). `clocks` names
-    a relation of (user_id, now) when users are evaluated at instants of their own.
+    window, each keeping its own columns: `refs[key]` is (alias, column prefix). For `per_user`,
+    see windowed_scan.
     """
     refs: dict[FeatureKey, tuple[str, str]] = {}
     joins: list[str] = []
@@ -202,7 +202,7 @@ def _feature_joins(
             scans.setdefault((key.event, repr(key.filter)), []).append(key)
     for number, shared in enumerate(scans.values(), start=1):
         alias = f"w{number}"
-        joins.append(windowed_scan(alias, shared, "p_users", columns, clocks))
+        joins.append(windowed_scan(alias, shared, "p_users", columns, per_user))
         for index, key in enumerate(shared, start=1):
             refs[key] = (alias, f"k{index}_")
     return refs, joins
@@ -348,26 +348,22 @@ def windowed_scan(
     keys: list[FeatureKey],
     users: str,
     columns: dict[FeatureKey, set[str]],
-    clocks: str | None = None,
+    per_user: bool = False,
 ) -> str:
     """Windowed features of one event source for the users, from one scan of the widest window.
 
     An event counts from its ts until ts + window; the earliest of those instants still ahead
-    is when a feature next changes (its `due`). With `clocks`, each user's window ends at that
-    user's own instant; the index range starts at the earliest of them, and each user's events
-    outside its own window are filtered after the join.
+    is when a feature next changes (its `due`). By default one grouped scan reads every user in
+    `users` at one clock. `per_user` reads the outer user's events at that user's own instant
+    (`clk.now` per row), one index range per user: a join of the events with a table of clocks
+    would be planned from estimates, and a nested loop over ten thousand users is quadratic.
     """
     first = keys[0]
     widths = [_decimal(k.window) for k in keys if k.window is not None]
     widest = seconds(max(widths))
-    cond = [f"e.user_id = ANY({users})"]
+    cond = ["e.user_id = u.user_id" if per_user else f"e.user_id = ANY({users})"]
     if first.event is not None:
         cond.append(f"e.name = {quote_literal(first.event)}")
-    if clocks is not None:
-        # Each user's own window: one index range per user, read at that user's instant. A
-        # join of the events with the clocks would be planned from estimates, and a nested
-        # loop over ten thousand users is quadratic.
-        cond[0] = "e.user_id = u.user_id"
     cond.append(f"e.ts > clk.now - {widest}")
     if first.filter is not None:
         cond.append(event_match(None, first.filter))
@@ -396,7 +392,7 @@ def windowed_scan(
         )
     # Events stamped after the clock will still enter a window: until then, counts can rise.
     cols.append("bool_or(e.ts > clk.now) AS pending")
-    if clocks is not None:
+    if per_user:
         return (
             f"LEFT JOIN LATERAL (SELECT {', '.join(cols)} FROM segql.events e "
             f"WHERE {' AND '.join(cond)}) {alias} ON true"
