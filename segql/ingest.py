@@ -18,13 +18,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import IO, Any, Literal, cast
 
 import psycopg
 from psycopg.copy import QueuedLibpqWriter
 
+from segql import run
 from segql.errors import IngestError
 from segql.sqlfiles import query
 
@@ -33,6 +34,7 @@ Kind = Literal["events", "profiles"]
 Progress = Callable[[int, int, int], None]  # (bytes read, rows loaded, rows rejected)
 
 DEFAULT_BATCH_SIZE = 10_000
+HISTORY_CAUSE = "history"
 FORMATS: dict[str, Format] = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -67,6 +69,8 @@ class IngestResult:
     seconds: float = 0.0
     rejects_path: Path | None = None
     reject_samples: list[Reject] = field(default_factory=list)
+    history: bool = False  # segments were evaluated once, after the last batch
+    evaluated: int = 0  # users evaluated after the load (history mode, or an interrupted one)
 
     @property
     def rows_per_second(self) -> float:
@@ -383,8 +387,10 @@ def _server_reason(exc: psycopg.Error) -> str:
 class _Loader:
     """Loads batches; on a row-level server error, bisects the batch to find the bad rows."""
 
-    def __init__(self, conn: psycopg.Connection, kind: Kind, sink: _RejectSink) -> None:
-        self.conn, self.kind, self.sink = conn, kind, sink
+    def __init__(
+        self, conn: psycopg.Connection, kind: Kind, sink: _RejectSink, defer: bool = False
+    ) -> None:
+        self.conn, self.kind, self.sink, self.defer = conn, kind, sink, defer
 
     def load_next(self, rows: Iterator[_Row], size: int) -> tuple[int, int]:
         """Load up to `size` rows from the stream as one transaction: (rows taken, loaded).
@@ -422,6 +428,8 @@ class _Loader:
             return self._bisect(rows)
 
     def _copy(self, rows: Iterator[_Row], taken: list[_Row]) -> None:
+        if self.defer:
+            self.conn.execute(query("defer_evaluation"))
         if self.kind == "profiles":
             taken.extend(rows)
             self._copy_profiles(taken)
@@ -508,8 +516,13 @@ def ingest(
     batch_size: int = DEFAULT_BATCH_SIZE,
     rejects_path: Path | str | None = None,
     progress: Progress | None = None,
+    history: bool | None = None,
 ) -> IngestResult:
-    """Load a file of events or profiles; see `ingest_events` and `ingest_profiles`."""
+    """Load a file of events or profiles; see `ingest_events` and `ingest_profiles`.
+
+    `history`: evaluate segments once after the last batch instead of after each one (True),
+    per batch (False), or once at the end whenever the file holds more than one batch (None).
+    """
     path = Path(path)
     if batch_size < 1:
         raise IngestError("--batch-size must be at least 1")
@@ -523,9 +536,16 @@ def ingest(
     source = _Source(path)
     started = time.perf_counter()
     try:
-        loader = _Loader(conn, kind, sink)
         pending: list[Reject] = []
         rows = _rows(source, kind, file_format, pending)
+        if history is None:
+            # Judging segments on the first batches of a longer file logs enters and exits
+            # that the rest of the file undoes; one batch is judged whole either way.
+            head = list(islice(rows, batch_size + 1))
+            history = len(head) > batch_size
+            rows = chain(head, rows)
+        result.history = history
+        loader = _Loader(conn, kind, sink, defer=history)
         while True:
             taken, loaded = loader.load_next(rows, batch_size)
             result.loaded += loaded
@@ -535,6 +555,7 @@ def ingest(
                 progress(source.position(), result.loaded, result.rejected)
             if taken < batch_size:
                 break
+        result.evaluated = evaluate_deferred(conn)
     finally:
         source.close()
         sink.close()
@@ -542,6 +563,18 @@ def ingest(
     if progress:
         progress(source.size, result.loaded, result.rejected)
     return result
+
+
+def evaluate_deferred(conn: psycopg.Connection, chunk: int = run.REFRESH_CHUNK) -> int:
+    """Evaluate the users a history load recorded, at the current clock, `chunk` users per
+    transaction (cause 'history'); returns how many. Also finishes an interrupted load's."""
+    total = 0
+    while True:
+        with conn.transaction():
+            users = [r[0] for r in conn.execute(query("take_deferred"), {"limit": chunk})]
+            total += run.refresh_users(conn, users, HISTORY_CAUSE)
+        if len(users) < chunk:
+            return total
 
 
 def ingest_events(conn: psycopg.Connection, path: Path | str, **options: Any) -> IngestResult:

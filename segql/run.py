@@ -1,12 +1,26 @@
-"""Running the compiled program: the one clock and the timer tick."""
+"""Running the compiled program: the one clock, the timer tick and re-evaluation of users.
+
+Moving the clock forward is the tick's job: every timer that falls due is applied at its own
+instant. Moving it to an earlier instant is different: changes already applied belong to a
+future the clock has left, and no timer points back. So a backward move re-evaluates every user
+at the new instant through the deployed program's own entry point (`p<deploy>_refresh`), in the
+transaction that moves the clock. Each difference is logged with cause `clock`, and every
+segment function rewrites the user's timer from the new instant.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import psycopg
+from psycopg import sql
 
 from segql import history
+from segql.sqlfiles import query
+
+REFRESH_CHUNK = 5000  # users per call: bounded arrays, and a plan that still joins by hash
+CLOCK_CAUSE = "clock"
 
 
 def clock(conn: psycopg.Connection) -> tuple[datetime, bool]:
@@ -18,19 +32,63 @@ def clock(conn: psycopg.Connection) -> tuple[datetime, bool]:
 
 
 def clock_set(conn: psycopg.Connection, ts: str | datetime) -> datetime:
-    """Pin segql.now(). Moving it backwards is allowed (replays), forwards processes nothing
-    by itself: call tick() so that no due change is skipped."""
+    """Pin segql.now(). Forwards processes nothing by itself: call tick() so that no due change
+    is skipped. Backwards re-evaluates every user at the new instant (cause 'clock')."""
     value = history.parse_ts(ts) if isinstance(ts, str) else ts
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    conn.execute("UPDATE segql.clock SET pinned_at = %s", [value])
-    conn.commit()
+    _move_clock(conn, value)
     return value
 
 
 def clock_reset(conn: psycopg.Connection) -> None:
-    conn.execute("UPDATE segql.clock SET pinned_at = NULL")
+    """Follow the database clock again; from a pin in the future that is a backward move."""
+    _move_clock(conn, None)
+
+
+def _move_clock(conn: psycopg.Connection, pinned: datetime | None) -> None:
+    with conn.transaction():
+        before = _fetch_one(conn, query("lock_clock"))
+        conn.execute("UPDATE segql.clock SET pinned_at = %s", [pinned])
+        after = _fetch_one(conn, "SELECT segql.now()")
+        if after < before:
+            refresh_all(conn, CLOCK_CAUSE)
     conn.commit()
+
+
+def _fetch_one(conn: psycopg.Connection, statement: str) -> datetime:
+    row = conn.execute(statement).fetchone()
+    assert row is not None
+    value: datetime = row[0]
+    return value
+
+
+def refresh_function(conn: psycopg.Connection) -> sql.Identifier | None:
+    """The deployed program's `p<deploy>_refresh(users, cause)`, or None with nothing deployed."""
+    row = conn.execute(query("program_refresh")).fetchone()
+    return sql.Identifier("segql", row[0]) if row else None
+
+
+def refresh_all(conn: psycopg.Connection, cause: str) -> int:
+    """Re-evaluate every user at the current clock; returns how many users were evaluated."""
+    if refresh_function(conn) is None:
+        return 0
+    users = [r[0] for r in conn.execute(query("all_users"))]
+    return refresh_users(conn, users, cause)
+
+
+def refresh_users(conn: psycopg.Connection, users: Sequence[str], cause: str) -> int:
+    """Re-evaluate these users in every segment at the current clock, set-based, logging each
+    difference with `cause` and rewriting their timers. Runs in the caller's transaction."""
+    fn = refresh_function(conn)
+    if fn is None or not users:
+        return 0
+    call = sql.SQL("SELECT {}(%s::text[], %s)").format(fn)
+    for start in range(0, len(users), REFRESH_CHUNK):
+        chunk = list(users[start : start + REFRESH_CHUNK])
+        conn.execute(query("lock_users"), {"users": chunk})
+        conn.execute(call, [chunk, cause])
+    return len(users)
 
 
 def tick(conn: psycopg.Connection, batch: int = 10000) -> int:

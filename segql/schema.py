@@ -69,6 +69,7 @@ EXPECTED_SCHEMA: dict[str, list[str]] = {
         "recorded_at",
     ],
     "segql.timers": ["segment", "user_id", "due_at"],
+    "segql.deferred": ["user_id", "created_at"],
     "segql.consumers": [
         "name",
         "segments",

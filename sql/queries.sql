@@ -34,3 +34,33 @@ SELECT current_setting('server_version') AS version, current_database() AS datab
 SELECT c.reltuples::bigint
 FROM pg_class c
 WHERE c.oid = to_regclass(%(table)s);
+
+-- name: lock_clock
+-- The instant the clock shows before a move, with the clock row locked so that two moves
+-- cannot interleave their re-evaluations.
+SELECT segql.now() FROM segql.clock FOR UPDATE;
+
+-- name: program_refresh
+-- The deployed program's re-evaluation entry point, found through the trigger that runs the
+-- program: p<deploy>_events_ins belongs to the same deploy as p<deploy>_refresh.
+SELECT regexp_replace(p.proname, '_events_ins$', '_refresh')
+FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+WHERE t.tgrelid = 'segql.events'::regclass AND t.tgname = 'segql_events_ins';
+
+-- name: all_users
+SELECT user_id FROM segql.users ORDER BY user_id;
+
+-- name: lock_users
+-- In user order, as the writers' triggers lock them, so a refresh never deadlocks with them.
+SELECT 1 FROM segql.users WHERE user_id = ANY(%(users)s) ORDER BY user_id FOR UPDATE;
+
+-- name: defer_evaluation
+-- For this transaction only: the program's triggers update feature state and record the
+-- affected users in segql.deferred instead of evaluating segments.
+SELECT set_config('segql.defer', 'on', true);
+
+-- name: take_deferred
+DELETE FROM segql.deferred
+WHERE user_id IN (SELECT user_id FROM segql.deferred ORDER BY user_id LIMIT %(limit)s
+                  FOR UPDATE SKIP LOCKED)
+RETURNING user_id;

@@ -70,6 +70,14 @@ def ingest(
         min=1,
         help="Rows per COPY batch; each batch is its own transaction.",
     ),
+    history: bool | None = typer.Option(
+        None,
+        "--history/--live",
+        help="--history: evaluate segments once after the last batch, at the current clock "
+        "(loading past data); --live: after every batch. Default: --history when the file "
+        "holds more than one batch.",
+        show_default=False,
+    ),
 ) -> None:
     """Load events (or --profiles) from a file with COPY.
 
@@ -87,8 +95,14 @@ def ingest(
             batch_size=batch_size,
             rejects_path=rejects,
             progress=progress,
+            history=history,
         )
     typer.echo(summary(result))
+    if result.history or result.evaluated:
+        typer.echo(
+            f"Evaluated segments once for {result.evaluated:,} user(s) after the load "
+            "(history mode; changes logged with cause 'history')."
+        )
     if result.rejected:
         shown = result.reject_samples[:5]
         for reject in shown:

@@ -2,7 +2,8 @@
 
 Hypothesis draws segments from the whole v1 grammar and streams of inserts, updates and deletes
 of events and profiles in batches of 1 to 1,000, with clock moves (seconds to months, and moves
-that land exactly on, just before and just after the next due timer) followed by a tick. After
+that land exactly on, just before and just after the next due timer) followed by a tick, and
+moves back (seconds to days), which re-evaluate every user at the earlier instant. After
 every step each segment's incremental membership must equal its full query, and replaying the
 change log must give the current membership. After a clock move, the log replayed up to each
 instant where a timer fell due or an event entered or left a window (and a microsecond before
@@ -19,6 +20,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -215,6 +217,7 @@ step = st.one_of(
         st.just("clock"),
         st.one_of(st.integers(1, 600), st.integers(600, 86400), st.integers(86400, 90 * 86400)),
     ),
+    st.tuples(st.just("rewind"), st.one_of(st.integers(1, 3600), st.integers(3600, 3 * 86400))),
     st.tuples(st.just("next_due"), st.sampled_from([-1, 0, 1])),
     # Onto the next instant an event enters or leaves a window, timer or not: where a timer
     # that should have been kept is missing.
@@ -291,6 +294,9 @@ def apply(conn: psycopg.Connection, clock: datetime, action: tuple) -> datetime:
     elif kind == "clock":
         clock = clock + timedelta(seconds=action[1])
         run.clock_set(conn, clock)
+    elif kind == "rewind":
+        clock = clock - timedelta(seconds=action[1])
+        run.clock_set(conn, clock)
     elif kind == "next_due":
         row = conn.execute("SELECT min(due_at) FROM segql.timers").fetchone()
         if row and row[0] is not None:
@@ -315,6 +321,21 @@ def apply(conn: psycopg.Connection, clock: datetime, action: tuple) -> datetime:
     return clock
 
 
+@dataclass
+class Baseline:
+    """Membership right after the clock last went back, and the log's last seq then."""
+
+    seq: int = 0
+    members: dict[str, set[str]] = field(default_factory=dict)
+
+    @classmethod
+    def now(cls, conn: psycopg.Connection, names: list[str]) -> Baseline:
+        row = conn.execute("SELECT coalesce(max(seq), 0) FROM segql.changes").fetchone()
+        members = {name: {u for u, _ in deploy.members(conn, name)} for name in names}
+        conn.rollback()
+        return cls(int(row[0]) if row else 0, members)
+
+
 def due_between(conn: psycopg.Connection, after: datetime, upto: datetime) -> list[datetime]:
     """Instants in (after, upto] where a timer is due, before the tick that processes them."""
     return [
@@ -334,14 +355,17 @@ def assert_exact_between(
     clock: datetime,
     instants: list[datetime],
     where: str,
+    base: Baseline,
 ) -> None:
     """The log replayed up to each instant in (before, clock] where a timer was due, where the
     tick logged a change, or where an event enters or leaves a window, equals the full query
-    at that instant."""
+    at that instant. The replay starts from `base`: after the clock went back, changes logged
+    before were about a future the clock has left."""
     logged = [
         r[0]
         for r in conn.execute(
-            "SELECT DISTINCT at FROM segql.changes WHERE cause = 'time' AND at > %s", [before]
+            "SELECT DISTINCT at FROM segql.changes WHERE cause = 'time' AND at > %s AND seq > %s",
+            [before, base.seq],
         )
     ]
     every = sorted(set(instants) | set(logged))
@@ -368,11 +392,11 @@ def assert_exact_between(
         for at in (instant - timedelta(microseconds=1), instant):
             conn.execute("SELECT set_config('segql.now', %s, true)", [at.isoformat()])
             for name in names:
-                replay: dict[str, bool] = {}
+                replay = dict.fromkeys(base.members.get(name, set()), True)
                 for user, kind in conn.execute(
                     "SELECT user_id, kind FROM segql.changes WHERE segment = %s AND at <= %s "
-                    "ORDER BY seq",
-                    [name, at],
+                    "AND seq > %s ORDER BY seq",
+                    [name, at, base.seq],
                 ):
                     replay[user] = kind == "enter"
                 members = {u for u, inside in replay.items() if inside}
@@ -442,6 +466,7 @@ timed_step = st.one_of(
     st.tuples(st.just("events"), event_rows(before=near, after=near)),
     st.tuples(st.just("profiles"), profile_rows()),
     st.tuples(st.just("clock"), st.integers(1, 3 * 3600)),
+    st.tuples(st.just("rewind"), st.one_of(st.integers(1, 3600), st.integers(3600, 3 * 86400))),
     st.tuples(st.just("next_due"), st.sampled_from([-1, 0, 1])),
     st.tuples(st.just("next_edge"), st.integers(0, 3), st.sampled_from([-1, 0, 1])),
 )
@@ -470,6 +495,7 @@ def check_stream(conn: psycopg.Connection, text: str, steps: list[tuple]) -> Non
     deploy.deploy(conn, parse_text(text, "oracle.sql"), prune=True)
     names = [s.name for s in deploy.list_segments(conn)]
     assert_exact(conn, names, "after deploy")
+    base = Baseline()
     for i, action in enumerate(steps):
         before, instants = clock, []
         if action[0] == "clock":
@@ -479,7 +505,9 @@ def check_stream(conn: psycopg.Connection, text: str, steps: list[tuple]) -> Non
         where = f"step {i} {action[0]} at {clock.isoformat()}"
         assert_exact(conn, names, where)
         if clock > before:
-            assert_exact_between(conn, names, before, clock, instants, where)
+            assert_exact_between(conn, names, before, clock, instants, where, base)
+        elif clock < before:
+            base = Baseline.now(conn, names)
 
 
 def test_redeploy_logs_the_difference(oracle_url: str) -> None:
