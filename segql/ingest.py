@@ -82,6 +82,7 @@ class _Row:
     line: int
     raw: str
     values: tuple[Any, ...]
+    kind: Kind = "events"
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -242,6 +243,8 @@ def _text_field(record: dict[str, Any], key: str) -> str:
     value = record.get(key)
     if value is None or value == "":
         raise BadRow(f"missing {key}")
+    if isinstance(value, int) and not isinstance(value, bool) and key in _ID_KEYS:
+        return str(value)  # numeric user ids, as many pipelines emit them, are ids all the same
     if not isinstance(value, str):
         raise BadRow(f"{key} must be a string, not {_type_name(value)}")
     if "\x00" in value:
@@ -307,6 +310,152 @@ def _csv_object(record: dict[str, str], skip: tuple[str, ...], key: str) -> dict
         if column not in skip and column != key and value != "":
             out[column] = csv_value(value)
     return out
+
+
+# --- what a record is: segql's own rows, or Segment / RudderStack calls -----------------------
+
+_ID_KEYS = ("user_id", "userId", "anonymousId")
+EVENT_KEYS = ("user_id", "name", "ts", "props")
+PROFILE_KEYS = ("user_id", "traits")
+MAP_TARGETS = (*EVENT_KEYS, "traits", "ignore")
+# Keys of the Segment / RudderStack envelope that say nothing about the user's behaviour.
+_ENVELOPE = frozenset(
+    [
+        "type",
+        "messageId",
+        "context",
+        "integrations",
+        "originalTimestamp",
+        "receivedAt",
+        "sentAt",
+        "channel",
+        "version",
+        "writeKey",
+        "rudderId",
+        "request_ip",
+        "_metadata",
+        "projectId",
+        "anonymousId",
+        "userId",
+        "timestamp",
+    ]
+)
+_TRACK_KEYS = _ENVELOPE | {"event", "properties"}
+_IDENTIFY_KEYS = _ENVELOPE | {"traits"}
+_SPEC_MARKS = ("type", "userId", "anonymousId", "event")
+# Names other tools give segql's keys, for the reject's did-you-mean.
+_ALIASES = {
+    "timestamp": "ts",
+    "time": "ts",
+    "created_at": "ts",
+    "properties": "props",
+    "event": "name",
+    "userId": "user_id",
+    "user": "user_id",
+    "id": "user_id",
+}
+
+
+def classify(
+    record: Any, kind: Kind, fmt: Format, mapping: dict[str, str] | None = None
+) -> tuple[Kind, tuple[Any, ...]]:
+    """(events|profiles, values) for one parsed record, or BadRow with the reason.
+
+    A JSON record with `type`, `userId`, `anonymousId` or `event` is a Segment / RudderStack
+    call, loaded by its type whatever `kind` says; any other is one of segql's own rows of
+    `kind`, whose keys must be segql's or mapped (`mapping`: key -> field or "ignore").
+    """
+    if isinstance(record, BadRow):
+        raise record
+    if not isinstance(record, dict):
+        raise BadRow(f"each line must be a JSON object, not {_type_name(record)}")
+    if mapping:
+        record = _apply_mapping(record, mapping)
+    if fmt == "jsonl" and any(k in record for k in _SPEC_MARKS):
+        return _spec_call(record)
+    if fmt == "jsonl":
+        _check_keys(record, kind)
+    if kind == "profiles":
+        return "profiles", profile_values(record, fmt)
+    return "events", event_values(record, fmt)
+
+
+def _apply_mapping(record: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        target = mapping.get(key, key)
+        if target != "ignore":
+            out[target] = value
+    return out
+
+
+def _check_keys(record: dict[str, Any], kind: Kind) -> None:
+    known = PROFILE_KEYS if kind == "profiles" else EVENT_KEYS
+    unknown = [k for k in record if k not in known]
+    if not unknown:
+        return
+    listed = ", ".join(repr(k) for k in unknown)
+    if kind == "profiles" and {"name", "ts", "props"} & set(unknown):
+        raise BadRow(
+            f"unknown key(s) {listed} for a profile: this looks like an event; "
+            "load events without --profiles"
+        )
+    if kind == "events" and "traits" in unknown:
+        raise BadRow("unknown key 'traits' for an event: load profiles with --profiles")
+    hints = [f"'{k}' -> '{_ALIASES[k]}'" for k in unknown if _ALIASES.get(k) in known]
+    fix = f"did you mean {', '.join(hints)}? " if hints else ""
+    first = unknown[0]
+    target = _ALIASES.get(first, "props" if kind == "events" else "traits")
+    raise BadRow(
+        f"unknown key(s) {listed} (a{'' if kind == 'events' else ' profile'} row has "
+        f"{', '.join(known)}); {fix}map keys with --map {first}={target} or "
+        f"--map {first}=ignore"
+    )
+
+
+def _spec_call(record: dict[str, Any]) -> tuple[Kind, tuple[Any, ...]]:
+    """A Segment / RudderStack `track` or `identify` call."""
+    call = record.get("type")
+    if call is None:
+        call = "track" if "event" in record else "identify" if "traits" in record else None
+    if call not in ("track", "identify"):
+        what = f"type {call!r}" if call is not None else "no type, event or traits"
+        raise BadRow(f"a Segment/RudderStack call with {what}: segql loads track and identify")
+    allowed = _TRACK_KEYS if call == "track" else _IDENTIFY_KEYS
+    unknown = [k for k in record if k not in allowed]
+    if unknown:
+        raise BadRow(
+            f"unknown key(s) {', '.join(repr(k) for k in unknown)} in a {call} call; "
+            f"map them with --map {unknown[0]}=ignore (or props, traits)"
+        )
+    user_id = _spec_user(record)
+    if call == "identify":
+        traits = record.get("traits")
+        _json_object(traits, "traits")
+        return "profiles", (user_id, traits or {})
+    name = _text_field(record, "event")
+    ts = parse_ts(record.get("timestamp", record.get("originalTimestamp")))
+    return "events", (user_id, name, ts, _json_object(record.get("properties"), "properties"))
+
+
+def _spec_user(record: dict[str, Any]) -> str:
+    for key in ("userId", "anonymousId"):
+        if record.get(key) not in (None, ""):
+            return _text_field(record, key)
+    raise BadRow("missing userId (and anonymousId)")
+
+
+def parse_mapping(items: list[str]) -> dict[str, str]:
+    """`--map KEY=FIELD` options as {KEY: FIELD}; FIELD is one of MAP_TARGETS."""
+    mapping: dict[str, str] = {}
+    for item in items:
+        key, sep, target = item.partition("=")
+        if not sep or not key or target not in MAP_TARGETS:
+            raise IngestError(
+                f"--map {item!r}: write KEY=FIELD, FIELD one of {', '.join(MAP_TARGETS)}"
+            )
+        mapping[key] = target
+    return mapping
 
 
 def event_values(record: Any, fmt: Format) -> tuple[Any, ...]:
@@ -428,15 +577,19 @@ class _Loader:
             return self._bisect(rows)
 
     def _copy(self, rows: Iterator[_Row], taken: list[_Row]) -> None:
+        """Copy events as they are parsed; profile rows (identify calls, or a --profiles
+        load) are merged after them, in the same transaction."""
         if self.defer:
             self.conn.execute(query("defer_evaluation"))
-        if self.kind == "profiles":
-            taken.extend(rows)
-            self._copy_profiles(taken)
-        else:
-            self._copy_events(rows, taken)
+        profiles: list[_Row] = []
+        events = _divert(rows, taken, profiles)
+        first = next(events, None)
+        if first is not None:
+            self._copy_events(chain([first], events))
+        if profiles:
+            self._copy_profiles(profiles)
 
-    def _copy_events(self, rows: Iterator[_Row], taken: list[_Row]) -> None:
+    def _copy_events(self, rows: Iterator[_Row]) -> None:
         # Rows without ts get the clock's value: inside this transaction it equals the column
         # default, and it keeps COPY to one column list.
         fetched = self.conn.execute("SELECT segql.now()").fetchone()
@@ -447,7 +600,6 @@ class _Loader:
         with self.conn.cursor() as cur, cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
             chunk: list[str] = []
             for row in rows:
-                taken.append(row)
                 chunk.append(_event_copy_line(row.values, now))
                 if len(chunk) >= _COPY_CHUNK:
                     copy.write("".join(chunk))
@@ -461,6 +613,16 @@ class _Loader:
                 for user_id, traits in _fold_profiles(rows).items():
                     copy.write_row((user_id, _ENCODER.encode(traits)))
             cur.execute(query("merge_profiles_stage"))
+
+
+def _divert(rows: Iterator[_Row], taken: list[_Row], profiles: list[_Row]) -> Iterator[_Row]:
+    """The event rows of `rows`; every row goes to `taken`, profile rows also to `profiles`."""
+    for row in rows:
+        taken.append(row)
+        if row.kind == "profiles":
+            profiles.append(row)
+        else:
+            yield row
 
 
 _COPY_CHUNK = 2000  # rows per write: big enough to amortise calls, small enough to overlap
@@ -492,13 +654,22 @@ def _fold_profiles(rows: list[_Row]) -> dict[str, dict[str, Any]]:
     return folded
 
 
-def _rows(source: _Source, kind: Kind, fmt: Format, rejects: list[Reject]) -> Iterator[_Row]:
+def _rows(
+    source: _Source,
+    kind: Kind,
+    fmt: Format,
+    rejects: list[Reject],
+    mapping: dict[str, str] | None = None,
+) -> Iterator[_Row]:
     required = ("user_id",) if kind == "profiles" else ("user_id", "name")
+    if fmt == "csv" and mapping:
+        renamed = {mapping[k] for k in mapping if mapping[k] != "ignore"}
+        required = tuple(c for c in required if c not in renamed)
     records = source.csv_records(required) if fmt == "csv" else source.json_records()
-    to_values = profile_values if kind == "profiles" else event_values
     for line, raw, record in records:
         try:
-            yield _Row(line, raw, to_values(record, fmt))
+            row_kind, values = classify(record, kind, fmt, mapping)
+            yield _Row(line, raw, values, row_kind)
         except BadRow as exc:
             rejects.append(Reject(line, str(exc), raw))
 
@@ -517,11 +688,13 @@ def ingest(
     rejects_path: Path | str | None = None,
     progress: Progress | None = None,
     history: bool | None = None,
+    mapping: dict[str, str] | None = None,
 ) -> IngestResult:
     """Load a file of events or profiles; see `ingest_events` and `ingest_profiles`.
 
     `history`: evaluate segments once after the last batch instead of after each one (True),
     per batch (False), or once at the end whenever the file holds more than one batch (None).
+    `mapping`: {key in the file: segql field or "ignore"}, see `classify`.
     """
     path = Path(path)
     if batch_size < 1:
@@ -537,7 +710,7 @@ def ingest(
     started = time.perf_counter()
     try:
         pending: list[Reject] = []
-        rows = _rows(source, kind, file_format, pending)
+        rows = _rows(source, kind, file_format, pending, mapping)
         if history is None:
             # Judging segments on the first batches of a longer file logs enters and exits
             # that the rest of the file undoes; one batch is judged whole either way.

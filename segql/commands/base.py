@@ -78,8 +78,18 @@ def ingest(
         "holds more than one batch.",
         show_default=False,
     ),
+    mapping: list[str] = typer.Option(
+        [],
+        "--map",
+        help="KEY=FIELD: read the file's KEY as segql's FIELD (user_id, name, ts, props, "
+        "traits), or KEY=ignore to drop it. Repeatable.",
+        show_default=False,
+    ),
 ) -> None:
     """Load events (or --profiles) from a file with COPY.
+
+    Rows are segql's own ({"user_id", "name", "ts", "props"}; profiles {"user_id", "traits"})
+    or Segment / RudderStack track and identify calls, told apart row by row.
 
     Bad rows never stop the load: they go to the reject file and to segql.rejects.
     Exit code 0: all rows loaded; 2: loaded, but some rows were rejected; 1: the load failed.
@@ -96,6 +106,7 @@ def ingest(
             rejects_path=rejects,
             progress=progress,
             history=history,
+            mapping=ingest_api.parse_mapping(mapping),
         )
     typer.echo(summary(result))
     if result.history or result.evaluated:

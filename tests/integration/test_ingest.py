@@ -193,3 +193,40 @@ def test_byte_order_mark_and_blank_lines(conn: psycopg.Connection, tmp_path: Pat
     )
     result = ingest_events(conn, path)
     assert (result.loaded, result.rejected) == (2, 0)
+
+
+def test_segment_calls_load_as_events_and_profiles(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    lines = [
+        json.dumps(
+            {
+                "type": "track",
+                "userId": 7,
+                "event": "purchase",
+                "timestamp": "2026-12-01T10:00:00Z",
+                "properties": {"amount": 50},
+            }
+        ),
+        json.dumps({"type": "identify", "userId": 7, "traits": {"plan": "pro"}}),
+        json.dumps({"user_id": "h7", "name": "purchase", "timestamp": "2026-12-01T10:00:00Z"}),
+    ]
+    result = ingest_events(conn, _write_lines(tmp_path / "segment.jsonl", lines))
+    assert (result.loaded, result.rejected) == (2, 1)
+    assert conn.execute("SELECT user_id, name, ts::text, props FROM segql.events").fetchall() == [
+        ("7", "purchase", "2026-12-01 10:00:00+00", {"amount": 50})
+    ]
+    assert conn.execute("SELECT user_id, traits FROM segql.profiles").fetchall() == [
+        ("7", {"plan": "pro"})
+    ]
+    assert "unknown key(s) 'timestamp'" in result.reject_samples[0].reason
+
+
+def test_profiles_option_on_an_events_file_loads_no_profiles(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    path = _write_lines(tmp_path / "events.jsonl", [_event(i) for i in range(20)])
+    result = ingest_profiles(conn, path)
+    assert (result.loaded, result.rejected) == (0, 20)
+    assert "load events without --profiles" in result.reject_samples[0].reason
+    assert _scalar(conn, "SELECT count(*) FROM segql.profiles") == 0

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from segql.errors import IngestError
-from segql.ingest import BadRow, csv_value, detect_format, event_values, parse_ts, profile_values
+from segql.ingest import (
+    BadRow,
+    classify,
+    csv_value,
+    detect_format,
+    event_values,
+    parse_mapping,
+    parse_ts,
+    profile_values,
+)
 
 
 @pytest.mark.parametrize(
@@ -58,7 +68,7 @@ def test_parsed_timestamps_are_always_aware() -> None:
         ({"name": "x"}, "missing user_id"),
         ({"user_id": "", "name": "x"}, "missing user_id"),
         ({"user_id": "u"}, "missing name"),
-        ({"user_id": 7, "name": "x"}, "user_id must be a string"),
+        ({"user_id": 7.5, "name": "x"}, "user_id must be a string"),
         ({"user_id": "u", "name": ["x"]}, "name must be a string"),
         ({"user_id": "u\x00", "name": "x"}, "NUL"),
         ({"user_id": "u", "name": "x", "props": "a"}, "props must be a JSON object"),
@@ -73,9 +83,7 @@ def test_event_values_rejects(record: object, reason: str) -> None:
 
 
 def test_event_values_from_json() -> None:
-    values = event_values(
-        {"user_id": "u", "name": "x", "ts": 0, "props": {"a": "é"}, "extra": 1}, "jsonl"
-    )
+    values = event_values({"user_id": "u", "name": "x", "ts": 0, "props": {"a": "é"}}, "jsonl")
     assert values == ("u", "x", datetime(1970, 1, 1, tzinfo=UTC), '{"a":"é"}')
 
 
@@ -145,3 +153,76 @@ def test_detect_format_needs_a_known_extension() -> None:
     assert detect_format(Path("events.txt"), "csv") == "csv"
     with pytest.raises(IngestError, match="unknown format"):
         detect_format(Path("events.txt"), "xml")
+
+
+def test_unknown_keys_are_rejected_with_the_fix() -> None:
+    row = {
+        "user_id": "h7",
+        "name": "purchase",
+        "timestamp": "2026-12-01T10:00:00Z",
+        "properties": {"amount": 50},
+    }
+    with pytest.raises(BadRow) as caught:
+        classify(row, "events", "jsonl")
+    reason = str(caught.value)
+    assert "'timestamp', 'properties'" in reason
+    assert "'timestamp' -> 'ts'" in reason and "'properties' -> 'props'" in reason
+    assert "--map timestamp=ts" in reason
+
+
+def test_mapped_keys_load() -> None:
+    row = {"user_id": "h7", "name": "purchase", "timestamp": "2026-12-01T10:00:00Z", "x": 1}
+    mapping = parse_mapping(["timestamp=ts", "x=ignore"])
+    kind, values = classify(row, "events", "jsonl", mapping)
+    assert kind == "events"
+    assert values == ("h7", "purchase", datetime(2026, 12, 1, 10, tzinfo=UTC), "{}")
+
+
+def test_bad_mapping_is_refused() -> None:
+    with pytest.raises(IngestError, match="KEY=FIELD"):
+        parse_mapping(["timestamp=time"])
+
+
+def test_an_event_row_is_no_profile() -> None:
+    with pytest.raises(BadRow, match="looks like an event; load events without --profiles"):
+        classify({"user_id": "u", "name": "x", "ts": 0, "props": {}}, "profiles", "jsonl")
+
+
+def test_numeric_user_ids_become_text() -> None:
+    assert classify({"user_id": 42, "name": "x"}, "events", "jsonl")[1][0] == "42"
+    assert classify({"user_id": 42, "traits": {}}, "profiles", "jsonl")[1][0] == "42"
+
+
+@pytest.mark.parametrize("kind", ["events", "profiles"])
+def test_segment_track_and_identify_are_detected_per_row(kind: str) -> None:
+    track = {
+        "type": "track",
+        "userId": 1001,
+        "event": "Order Completed",
+        "properties": {"revenue": 20},
+        "timestamp": "2026-01-02T03:04:05.000Z",
+        "messageId": "m1",
+        "context": {"ip": "1.2.3.4"},
+    }
+    assert classify(track, kind, "jsonl") == (  # type: ignore[arg-type]
+        "events",
+        ("1001", "Order Completed", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), '{"revenue":20}'),
+    )
+    identify = {"type": "identify", "anonymousId": "a-1", "traits": {"plan": "pro"}}
+    assert classify(identify, kind, "jsonl") == ("profiles", ("a-1", {"plan": "pro"}))  # type: ignore[arg-type]
+    untyped = {"userId": "u", "event": "Signed Up"}
+    assert classify(untyped, kind, "jsonl")[0] == "events"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ({"type": "page", "userId": "u", "name": "Home"}, "segql loads track and identify"),
+        ({"type": "track", "event": "x"}, "missing userId"),
+        ({"type": "track", "userId": "u", "event": "x", "extra": 1}, "unknown key(s) 'extra'"),
+        ({"type": "identify", "userId": "u", "traits": 3}, "traits must be a JSON object"),
+    ],
+)
+def test_bad_spec_calls(record: dict[str, object], reason: str) -> None:
+    with pytest.raises(BadRow, match=re.escape(reason)):
+        classify(record, "events", "jsonl")
