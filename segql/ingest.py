@@ -661,7 +661,7 @@ def _rows(
     rejects: list[Reject],
     mapping: dict[str, str] | None = None,
 ) -> Iterator[_Row]:
-    required = ("user_id",) if kind == "profiles" else ("user_id", "name")
+    required: tuple[str, ...] = ("user_id",) if kind == "profiles" else ("user_id", "name")
     if fmt == "csv" and mapping:
         renamed = {mapping[k] for k in mapping if mapping[k] != "ignore"}
         required = tuple(c for c in required if c not in renamed)
