@@ -158,11 +158,7 @@ class Checker:
     def statement(self, stmt: Statement) -> ir.Segment:
         tree = stmt.tree
         if not isinstance(tree, CreateSegment):
-            self.fail(
-                stmt.span,
-                "only CREATE SEGMENT statements are allowed in a definition file",
-                "write: CREATE SEGMENT name [COMMENT '...'] AS <condition>;",
-            )
+            self.not_a_segment(stmt)
         ident = tree.this
         name_span = span_of(ident, self.source)
         if ident.args.get("quoted"):
@@ -725,6 +721,26 @@ class Checker:
             f"'{what}' is not allowed in a segment definition",
             "allowed: AND/OR/NOT, comparisons, IN, BETWEEN, LIKE, IS NULL, + - * / %, "
             "now(), intervals, traits, event aggregates and in_segment()",
+        )
+
+    def not_a_segment(self, stmt: Statement) -> NoReturn:
+        """Refuse a statement that is not CREATE SEGMENT, naming the keyword it misspells."""
+        usage = "write: CREATE SEGMENT name [COMMENT '...'] AS <condition>;"
+        text = self.source.text
+        words = list(re.finditer(r"[A-Za-z_]+", text[stmt.span.start : stmt.span.end + 1]))
+        for word, keyword in zip(words[:2], ("CREATE", "SEGMENT"), strict=False):
+            spelled = word.group().upper()
+            if spelled != keyword and difflib.get_close_matches(spelled, [keyword], cutoff=0.6):
+                start = stmt.span.start + word.start()
+                self.fail(
+                    Span(start, start + len(spelled) - 1),
+                    f"unknown statement '{' '.join(w.group() for w in words[:2])}'",
+                    f"did you mean '{keyword}'? {usage}",
+                )
+            if spelled != keyword:
+                break
+        self.fail(
+            stmt.span, "only CREATE SEGMENT statements are allowed in a definition file", usage
         )
 
     def fail(self, span: Span, problem: str, fix: str = "") -> NoReturn:

@@ -6,6 +6,9 @@ plus one statement. Parsing accepts anything Postgres could parse; `check` decid
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,13 +190,30 @@ def parse_text(text: str, path: str = "<string>") -> list[Statement]:
     for chunk in _split(tokens):
         start, end = chunk[0].start, chunk[-1].end
         try:
-            trees = dialect.parser(error_level=ErrorLevel.RAISE).parse(chunk, text)
+            with _library_quiet():
+                trees = dialect.parser(error_level=ErrorLevel.RAISE).parse(chunk, text)
         except ParseError as err:
             raise _parse_error(source, err, Span(start, end)) from None
         for tree in trees:
             if tree is not None:
                 statements.append(Statement(tree, source, Span(start, end)))
     return statements
+
+
+def _drop(record: logging.LogRecord) -> bool:
+    return False
+
+
+@contextmanager
+def _library_quiet() -> Iterator[None]:
+    """sqlglot logs a warning when it falls back to a generic command; the checker says what is
+    wrong with such a statement, so the library's words never reach the user's screen."""
+    logger = logging.getLogger("sqlglot")
+    logger.addFilter(_drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_drop)
 
 
 def parse_file(path: str | Path) -> list[Statement]:

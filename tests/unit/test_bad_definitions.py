@@ -40,6 +40,9 @@ S = "CREATE SEGMENT a AS "  # conditions below start at column 21
 
 CORPUS: dict[str, Bad] = {
     # -- syntax -----------------------------------------------------------------------------------
+    "misspelled SEGMENT": Bad(
+        "CREATE SEGMNT t2 AS did('x')", "unknown statement 'create segmnt'", (1, 8), "'segment'"
+    ),
     "no condition": Bad("CREATE SEGMENT a AS", "expected a condition after as", (1, 18)),
     "no name": Bad("CREATE SEGMENT AS did('x')", "expected a segment name", (1, 16)),
     "no AS": Bad("CREATE SEGMENT a did('x')", "expected as before", (1, 18)),
@@ -492,3 +495,14 @@ def test_trait_names_are_json_keys_never_identifiers() -> None:
     the_plan = plan.plan([segment], {"a": 1})
     sql = generate.full_query(the_plan.segments[0])
     assert "(p.traits ->> E'weird key\"; drop')" in sql
+
+
+def test_no_library_message_reaches_the_screen(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """sqlglot logs a warning before falling back to a generic command; the user sees only
+    segql's error."""
+    with caplog.at_level("DEBUG"):
+        reject("CREATE SEGMNT t2 AS did('x');")
+    assert [r for r in caplog.records if r.name.startswith("sqlglot")] == []
+    assert capsys.readouterr() == ("", "")
