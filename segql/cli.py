@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from typing import NoReturn
@@ -64,7 +65,9 @@ register_all(app)
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: every error a user can act on ends as `Error: ...` and exit 1."""
     try:
-        app(args=argv, prog_name="segql")
+        _run(argv)
+    except BrokenPipeError:
+        _reader_left()
     except SegqlError as exc:
         _fail(exc, exc.message)
     except psycopg.Error as exc:
@@ -79,3 +82,23 @@ def _fail(exc: BaseException, message: str) -> NoReturn:
         traceback.print_exception(exc)
     typer.echo(f"Error: {message}", err=True)
     sys.exit(1)
+
+
+def _run(argv: list[str] | None) -> None:
+    try:
+        app(args=argv, prog_name="segql")
+    except SystemExit:
+        # Click (vendored by typer) turns a closed pipe into a silent exit 1 and wraps stdout.
+        if type(sys.stdout).__name__.lstrip("_") == "PacifyFlushWrapper":
+            raise BrokenPipeError from None
+        # Output to a pipe is buffered: a reader that left shows up only when it is flushed.
+        sys.stdout.flush()
+        raise
+
+
+def _reader_left() -> NoReturn:
+    """`segql members vip | head -1`: the reader closing the pipe early is normal use, so exit
+    quietly with status 0. Output still buffered goes to /dev/null, not to an error at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
+    sys.exit(0)
