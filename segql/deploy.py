@@ -6,12 +6,13 @@ and the new triggers see the same data and no event is evaluated by neither prog
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 from psycopg import sql
@@ -85,19 +86,64 @@ def deploy(
     *,
     prune: bool = False,
     drop: Iterable[str] = (),
+    cascade: bool = False,
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> DeployResult:
-    """Deploy the given definitions beside (or, with prune, instead of) the deployed ones."""
+    """Deploy the given definitions beside (or, with prune, instead of) the deployed ones.
+
+    `drop` names deployed segments to remove; with `cascade`, the segments that read them
+    through in_segment() go too, else such a reader makes the deploy refuse.
+    """
     with conn.transaction():
         conn.execute("LOCK TABLE segql.events, segql.profiles IN SHARE ROW EXCLUSIVE MODE")
         # The tick locks users and then timers; holding timers from the start means a deploy
         # waits for a running tick instead of deadlocking with it.
         conn.execute("LOCK TABLE segql.timers IN EXCLUSIVE MODE")
-        result = _deploy(conn, statements, prune, set(drop), dry_run, progress)
+        drop_set = _with_dependants(deployed(conn), set(drop), cascade)
+        result = _deploy(conn, statements, prune, drop_set, dry_run, progress)
         if dry_run:
             raise _Rollback(result)
     return result
+
+
+def _with_dependants(current: dict[str, Deployed], drop: set[str], cascade: bool) -> set[str]:
+    """The segments to drop: `drop`, and with `cascade` every segment reading one of them."""
+    for name in sorted(drop):
+        if name not in current:
+            raise DeployError(f"segment '{name}' is not deployed.{_deployed_hint(current, name)}")
+    wanted = set(drop)
+    while True:
+        readers = {
+            d.name
+            for d in current.values()
+            if d.name not in wanted and set(d.segment.depends_on) & wanted
+        }
+        if not readers:
+            return wanted
+        if not cascade:
+            _refuse_drop(sorted(drop), sorted(readers))
+        wanted |= readers
+
+
+def _refuse_drop(drop: list[str], readers: list[str]) -> NoReturn:
+    one = len(readers) == 1
+    them = "it" if one else "them"
+    raise DeployError(
+        f"cannot drop {', '.join(drop)}: {', '.join(readers)} read{'s' if one else ''} it with "
+        f"in_segment(). Drop {them} first (segql drop {' '.join(readers + drop)}), or pass "
+        f"--cascade to drop {them} too"
+    )
+
+
+def _deployed_hint(current: Iterable[str], name: str) -> str:
+    known = sorted(current)
+    if not known:
+        return " Nothing is deployed yet."
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        return f" Did you mean '{close[0]}'? (see `segql list`)"
+    return f" Deployed: {', '.join(known)}."
 
 
 class _Rollback(Exception):
@@ -125,9 +171,6 @@ def _deploy(
     progress: Progress | None,
 ) -> DeployResult:
     current = deployed(conn)
-    for name in drop:
-        if name not in current:
-            raise DeployError(f"segment '{name}' is not deployed (see `segql list`)")
     file_names = {_name_of(s) for s in statements}
     kept = [
         parse_text(d.definition + ";", f"<deployed {d.name}>")[0]
@@ -453,5 +496,4 @@ def full_members(conn: psycopg.Connection, name: str) -> set[str]:
 def require_segment(conn: psycopg.Connection, name: str) -> None:
     if conn.execute("SELECT 1 FROM segql.segments WHERE name = %s", [name]).fetchone() is None:
         known = [r[0] for r in conn.execute("SELECT name FROM segql.segments ORDER BY name")]
-        hint = f" Deployed: {', '.join(known)}." if known else " Nothing is deployed yet."
-        raise DeployError(f"segment '{name}' is not deployed.{hint}")
+        raise DeployError(f"segment '{name}' is not deployed.{_deployed_hint(known, name)}")

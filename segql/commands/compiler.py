@@ -137,10 +137,16 @@ def _print_members(rows: list[tuple[str, datetime]], as_json: bool, as_csv: bool
             typer.echo(f"{user}\t{since.isoformat()}")
 
 
-def drop(ctx: typer.Context, name: str = typer.Argument(..., help="Segment name.")) -> None:
-    """Drop a deployed segment: its members exit (cause 'drop') and its objects are removed."""
+def drop(
+    ctx: typer.Context,
+    names: list[str] = typer.Argument(..., help="Segment names."),
+    cascade: bool = typer.Option(
+        False, "--cascade", help="Also drop the segments that read these with in_segment()."
+    ),
+) -> None:
+    """Drop deployed segments: their members exit (cause 'drop') and their objects are removed."""
     with state(ctx).connect() as conn:
-        result = deploy_api.deploy(conn, [], drop=[name.lower()])
+        result = deploy_api.deploy(conn, [], drop=[name.lower() for name in names], cascade=cascade)
     typer.echo(f"dropped: {', '.join(result.dropped)}")
 
 

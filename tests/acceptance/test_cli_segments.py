@@ -59,3 +59,27 @@ def test_a_bad_definition_names_file_line_and_column(segql_cli: Cli, tmp_path: P
     assert f"{path}:2:23: unknown function 'event_cnt'" in result.stderr
     assert "did you mean 'event_count'" in result.stderr
     assert json.loads(ok(segql_cli("list", "--json"))) == []
+
+
+def test_drop_names_the_segments_that_read_it(segql_cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "vip.sql"
+    path.write_text(
+        "CREATE SEGMENT vip AS event_sum('purchase', 'amount') > 500;\n"
+        "CREATE SEGMENT vip_lapsing AS in_segment('vip')\n"
+        "  AND NOT did('purchase', within => '30 days');\n"
+        "CREATE SEGMENT other AS did('view');\n"
+    )
+    ok(segql_cli("deploy", str(path)))
+    refused = segql_cli("drop", "vip")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "Error: cannot drop vip: vip_lapsing reads it with in_segment(). Drop it first "
+        "(segql drop vip_lapsing vip), or pass --cascade to drop it too"
+    )
+    typo = segql_cli("members", "vipp")
+    assert "did you mean 'vip'?" in typo.stderr.lower()
+    assert "dropped: vip, vip_lapsing" in ok(segql_cli("drop", "vip", "--cascade"))
+    ok(segql_cli("deploy", str(path)))
+    assert "dropped: other, vip, vip_lapsing" in ok(
+        segql_cli("drop", "vip_lapsing", "vip", "other")
+    )
