@@ -123,7 +123,7 @@ class Change:
     user_id: str
     kind: str  # 'enter' | 'exit'
     at: datetime
-    cause: str  # 'event' | 'profile' | 'time' | 'deploy' | 'redeploy' | 'drop' | 'clock' | 'history'
+    cause: str  # event, profile, time, deploy, redeploy, drop, clock, history
     version: int
     position: Position | None = field(default=None, repr=False, compare=False)
 
