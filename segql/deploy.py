@@ -22,6 +22,7 @@ from segql.check import check
 from segql.errors import SegqlError
 from segql.parse import Statement, parse_file, parse_text
 from segql.plan import FeatureKey, Plan, SegmentPlan, plan
+from segql.sqlfiles import query
 
 Progress = Callable[[str, int, int], None]  # (segment, users done, users total)
 BACKFILL_CHUNK = 5000
@@ -211,12 +212,16 @@ def _deploy(
         row = conn.execute(generate.empty_member_sql(s, the_plan.empty_member).encode()).fetchone()
         the_plan.empty_member[s.name] = bool(row and row[0])
         the_plan.empty_timed[s.name] = bool(row and row[1])
-    new_keys = _assign_feature_ids(conn, the_plan)
-    deploy_id = conn.execute(
-        "INSERT INTO segql.deploys (segments, created, changed, dropped, program) "
-        "VALUES (%s, %s, %s, %s, '') RETURNING id",
-        [sorted(wanted), result.created, result.changed, result.dropped],
-    ).fetchone()[0]  # type: ignore[index]
+    new_keys = _assign_feature_ids(conn, the_plan, dry_run)
+    if dry_run:
+        # A sequence does not roll back: compile shows the number deploy would take instead.
+        deploy_id = _next_id(conn, "segql.deploys")
+    else:
+        deploy_id = conn.execute(
+            "INSERT INTO segql.deploys (segments, created, changed, dropped, program) "
+            "VALUES (%s, %s, %s, %s, '') RETURNING id",
+            [sorted(wanted), result.created, result.changed, result.dropped],
+        ).fetchone()[0]  # type: ignore[index]
     result.deploy_id = deploy_id
 
     compiled = {s.name: generate.segment_sql(the_plan, s) for s in the_plan.segments}
@@ -285,14 +290,27 @@ def _name_of(stmt: Statement) -> str:
     return str(getattr(this, "this", "")).lower()
 
 
-def _assign_feature_ids(conn: psycopg.Connection, the_plan: Plan) -> list[FeatureKey]:
+def _next_id(conn: psycopg.Connection, table: str) -> int:
+    row = conn.execute(query("next_id"), {"table": table}).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _assign_feature_ids(
+    conn: psycopg.Connection, the_plan: Plan, dry_run: bool = False
+) -> list[FeatureKey]:
     """Give each state feature a stable id; forget features no segment reads any more."""
     existing: dict[str, int] = dict(conn.execute("SELECT key, id FROM segql.features").fetchall())
     keys = the_plan.state_keys
     new_keys: list[FeatureKey] = []
+    preview = _next_id(conn, "segql.features") if dry_run else 0
     for key in keys:
         if key.text in existing:
             the_plan.feature_ids[key] = existing[key.text]
+        elif dry_run:
+            the_plan.feature_ids[key] = preview
+            preview += 1
+            new_keys.append(key)
         else:
             row = conn.execute(
                 "INSERT INTO segql.features (key, spec) VALUES (%s, %s) RETURNING id",

@@ -64,3 +64,8 @@ DELETE FROM segql.deferred
 WHERE user_id IN (SELECT user_id FROM segql.deferred ORDER BY user_id LIMIT %(limit)s
                   FOR UPDATE SKIP LOCKED)
 RETURNING user_id;
+
+-- name: next_id
+-- The id the next insert into a table takes from its identity, without taking it: compile
+-- shows the numbers deploy would use and must not use them up (a sequence never rolls back).
+SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence(%(table)s, 'id')::regclass), 0) + 1;
