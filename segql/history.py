@@ -42,6 +42,13 @@ def members_at(conn: psycopg.Connection, name: str, ts: datetime) -> list[tuple[
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
     require_known(conn, name)
+    row = conn.execute("SELECT segql.now()").fetchone()
+    now: datetime = row[0] if row else datetime.now(UTC)
+    if ts > now:
+        raise HistoryError(
+            f"{ts.isoformat()} is in the future (the segql clock reads {now.isoformat()}): "
+            f"the log cannot know it yet; `segql members {name}` shows who is in it now"
+        )
     pruned = horizon(conn)
     if pruned is not None and ts < pruned:
         raise HistoryError(
@@ -52,15 +59,10 @@ def members_at(conn: psycopg.Connection, name: str, ts: datetime) -> list[tuple[
     return [(r[0], r[1]) for r in rows]
 
 
-def parse_ts(text: str) -> datetime:
-    """An ISO 8601 moment as a user types it (`Z` allowed); without a zone it is UTC."""
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise HistoryError(
-            f"'{text}' is not an ISO 8601 timestamp (write e.g. 2026-01-31T12:00:00Z)"
-        ) from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+def log_start(conn: psycopg.Connection, name: str) -> datetime | None:
+    """Where the segment's change log begins (its first deploy); None if it has none."""
+    row = conn.execute(query("log_start", "feed.sql"), {"segment": name}).fetchone()
+    return row[0] if row else None
 
 
 def horizon(conn: psycopg.Connection) -> datetime | None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg import sql
 
-from segql import history
+from segql import times
 from segql.sqlfiles import query
 
 REFRESH_CHUNK = 5000  # users per call: bounded arrays, and a plan that still joins by hash
@@ -34,7 +34,7 @@ def clock(conn: psycopg.Connection) -> tuple[datetime, bool]:
 def clock_set(conn: psycopg.Connection, ts: str | datetime) -> datetime:
     """Pin segql.now(). Forwards processes nothing by itself: call tick() so that no due change
     is skipped. Backwards re-evaluates every user at the new instant (cause 'clock')."""
-    value = history.parse_ts(ts) if isinstance(ts, str) else ts
+    value = times.parse_moment(ts, clock(conn)[0]) if isinstance(ts, str) else ts
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     _move_clock(conn, value)

@@ -192,3 +192,9 @@ SELECT due_at FROM segql.timers WHERE segment = %(segment)s AND user_id = %(user
 SELECT EXISTS (SELECT 1 FROM segql.users WHERE user_id = %(user_id)s)
     OR EXISTS (SELECT 1 FROM segql.profiles WHERE user_id = %(user_id)s)
     OR EXISTS (SELECT 1 FROM segql.events WHERE user_id = %(user_id)s);
+
+-- name: log_start
+-- Where a segment's history begins: its first logged change, or its first deploy when it never
+-- had a member.
+SELECT coalesce((SELECT min(at) FROM segql.changes WHERE segment = %(segment)s),
+                (SELECT min(deployed_at) FROM segql.segment_versions WHERE name = %(segment)s));

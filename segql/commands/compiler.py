@@ -22,7 +22,7 @@ from rich.progress import (
 )
 
 from segql import deploy as deploy_api
-from segql import history, run
+from segql import history, run, times
 from segql.commands import state
 
 clock_app = typer.Typer(
@@ -111,15 +111,27 @@ def members(
     as_json: bool = typer.Option(False, "--json", help="JSON lines: user_id, since."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV with a header: user_id,since."),
     at: str | None = typer.Option(
-        None, "--at", help="Who was in the segment at this ISO 8601 moment (from the change log)."
+        None,
+        "--at",
+        help="Who was in the segment at this past moment, from the change log: ISO 8601, "
+        "yesterday, '-2h', '3d ago'.",
     ),
 ) -> None:
     """Print the users in a segment now (or --at a past moment), with when they entered."""
+    name = name.lower()
     with state(ctx).connect() as conn:
-        if at is not None:
-            rows = history.members_at(conn, name.lower(), history.parse_ts(at))
+        if at is None:
+            rows = deploy_api.members(conn, name)
         else:
-            rows = deploy_api.members(conn, name.lower())
+            moment = times.parse_moment(at, run.clock(conn)[0])
+            rows = history.members_at(conn, name, moment)
+            start = history.log_start(conn, name)
+            if not rows and start is not None and moment < start:
+                typer.echo(
+                    f"No members at {moment.isoformat()}: the change log of '{name}' starts "
+                    f"at its first deploy, {start.isoformat()}.",
+                    err=True,
+                )
     _print_members(rows, as_json, as_csv)
 
 
@@ -163,7 +175,9 @@ def tick(
 @clock_app.command("set")
 def clock_set(
     ctx: typer.Context,
-    ts: str = typer.Argument(..., help="ISO 8601 timestamp, e.g. 2026-01-31T12:00:00Z."),
+    ts: str = typer.Argument(
+        ..., help="ISO 8601 (2026-01-31T12:00:00Z), or from the clock: +2h, -30m, '3d ago'."
+    ),
     no_tick: bool = typer.Option(
         False, "--no-tick", help="Do not process the timers that fall due."
     ),

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import typer
 
-from segql import feed, history
+from segql import feed, history, times
 from segql.commands import state
 from segql.deploy import require_segment
 from segql.errors import ConfigError
@@ -276,7 +275,7 @@ def prune_log(
         ...,
         "--older-than",
         envvar="SEGQL_PRUNE_OLDER_THAN",
-        help="Age of the changes to delete: 90d, 12h, 2w, 30m, 45s (by the segql clock).",
+        help="Age of the changes to delete: 90d, 12h, 2w, 30m, 45s, '2 weeks' (segql clock).",
     ),
     force: bool = typer.Option(
         False, "--force", help="Also delete changes named consumers have not acknowledged."
@@ -289,7 +288,7 @@ def prune_log(
     that `history` and membership at a past moment stay exact from the cutoff
     on.
     """
-    age = parse_age(older_than)
+    age = times.parse_distance(older_than)
     with state(ctx).connect() as conn:
         row = conn.execute("SELECT segql.now() - %s::interval", [age]).fetchone()
         assert row is not None
@@ -312,18 +311,6 @@ def prune_lines(r: feed.PruneResult) -> list[str]:
         for name, n in sorted(r.held_by.items(), key=lambda kv: (-kv[1], kv[0])):
             lines.append(f"  {name}: {n:,} pending")
     return lines
-
-
-_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_age(text: str) -> timedelta:
-    match = _AGE.match(text.lower())
-    if not match:
-        raise ConfigError(f"'{text}' is not an age; write e.g. 90d, 12h, 2w, 30m or 45s")
-    number, unit = float(match.group(1)), _AGE_UNITS[match.group(2)]
-    return timedelta(**{unit: number})
 
 
 @consumers_app.command("list")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from segql import synth
+from segql import synth, times
 from segql.commands import state
 from segql.errors import ConfigError
 
@@ -91,12 +91,9 @@ def _parse_end(value: str | None) -> datetime:
     if value is None:
         return datetime.now(UTC)
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is not an ISO 8601 time; try 2025-06-01T12:00:00Z", param_hint="--end"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return times.parse_moment(value, datetime.now(UTC))
+    except times.TimeError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--end") from None
 
 
 def _load(ctx: typer.Context, plan: Plan, advance: Callable[[int], None]) -> tuple[int, int]:

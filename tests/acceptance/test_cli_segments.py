@@ -83,3 +83,19 @@ def test_drop_names_the_segments_that_read_it(segql_cli: Cli, tmp_path: Path) ->
     assert "dropped: other, vip, vip_lapsing" in ok(
         segql_cli("drop", "vip_lapsing", "vip", "other")
     )
+
+
+def test_every_time_option_reads_relative_times(segql_cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "shop.sql"
+    path.write_text(DEFINITIONS)
+    ok(segql_cli("clock", "set", "2026-05-01T12:00:00Z"))
+    ok(segql_cli("deploy", str(path)))
+    assert "clock pinned at 2026-05-01T14:00:00+00:00" in ok(segql_cli("clock", "set", "+2h"))
+    before = segql_cli("members", "carted", "--at", "yesterday")
+    assert before.returncode == 0 and before.stdout == ""
+    assert "the change log of 'carted' starts at its first deploy" in before.stderr
+    future = segql_cli("members", "carted", "--at", "in 1 day")
+    assert future.returncode == 1 and "is in the future" in future.stderr
+    assert "Deleted 0 change(s)" in ok(segql_cli("prune-log", "--older-than", "2 weeks"))
+    bad = segql_cli("clock", "set", "soon")
+    assert bad.returncode == 1 and "+2h" in bad.stderr

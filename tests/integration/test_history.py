@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from segql import history
+from segql import history, run
 from segql.deploy import deploy, full_members, members
 from segql.parse import parse_text
 
@@ -90,11 +90,11 @@ def test_members_at_reads_naive_times_as_utc_and_rejects_unknown_segments(
         history.members_at(conn, "nope", T0)
 
 
-def test_parse_ts() -> None:
-    assert history.parse_ts("2026-03-01T00:00:00Z") == T0
-    assert history.parse_ts("2026-03-01 00:00") == T0
-    with pytest.raises(history.HistoryError, match="ISO 8601"):
-        history.parse_ts("yesterday")
+def test_at_in_the_future_is_refused(conn: psycopg.Connection) -> None:
+    deploy(conn, parse_text("CREATE SEGMENT browsing AS did('view');", "b.sql"))
+    run.clock_set(conn, T0)
+    with pytest.raises(history.HistoryError, match="is in the future"):
+        history.members_at(conn, "browsing", T0 + timedelta(seconds=1))
 
 
 def test_series_and_changes(conn: psycopg.Connection) -> None:
