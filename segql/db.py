@@ -8,6 +8,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from segql.errors import ConfigError
+
 ENV_VARS = ("SEGQL_DATABASE_URL", "DATABASE_URL")
 
 
@@ -22,6 +24,52 @@ def resolve_url(cli_value: str | None = None) -> str:
     from segql import embedded  # only pay for importing the embedded server when it is used
 
     return embedded.database_url()
+
+
+def url_source(cli_value: str | None) -> str:
+    """Where the URL `resolve_url` returns comes from, for messages: the option or the variable.
+
+    The CLI option reads both variables itself, so a value equal to one of them came from it.
+    """
+    for var in ENV_VARS:
+        value = os.environ.get(var)
+        if value:
+            return f"${var}" if cli_value in (None, value) else "--database-url"
+    return "--database-url" if cli_value else "the embedded server"
+
+
+def check_url(url: str, source: str) -> None:
+    """Refuse a URL that libpq cannot read, naming where it came from."""
+    try:
+        conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+        raise ConfigError(
+            f"{source} is not a PostgreSQL URL ({reason}); write e.g. "
+            "postgresql://user:password@host:5432/dbname"
+        ) from None
+
+
+def connect_error(exc: psycopg.OperationalError, url: str, source: str) -> ConfigError:
+    """A failed connection as a message that says which URL, from where, and what to do."""
+    text = str(exc).strip()
+    message = text.splitlines()[0] if text else type(exc).__name__
+    message = message.removeprefix("connection failed: ")
+    shown = f"{mask_password(url)} (from {source})"
+    dbname = database_name(url)
+    if "does not exist" in text and dbname and f'database "{dbname}"' in text:
+        return ConfigError(
+            f"cannot connect to {shown}: database '{dbname}' does not exist. Create it "
+            f"(createdb {dbname}, or CREATE DATABASE {dbname}; in psql) or point {source} at "
+            "an existing database"
+        )
+    if "password authentication failed" in text or "no password supplied" in text:
+        fix = f"check the user and password in {source}"
+    elif "Connection refused" in text or "resolve host" in text or "translate host" in text:
+        fix = f"check that PostgreSQL runs there and the host and port in {source}"
+    else:
+        fix = f"check {source}"
+    return ConfigError(f"cannot connect to {shown}: {message}; {fix}")
 
 
 def connect(url: str, autocommit: bool = False) -> psycopg.Connection:

@@ -47,16 +47,33 @@ class AppState:
     def url(self) -> str:
         """The database URL; resolving it may start the embedded server."""
         if self._url is None:
-            self._url = db.resolve_url(self.database_url_option)
+            url = db.resolve_url(self.database_url_option)
+            db.check_url(url, self.url_source)
+            self._url = url
         return self._url
+
+    @property
+    def url_source(self) -> str:
+        return db.url_source(self.database_url_option)
 
     def ensure_schema(self) -> bool:
         """Migrate to head once per process; True when migrations ran."""
         if self._schema_checked:
             return False
-        ran = schema.ensure_schema(self.url)
+        with self._explained():
+            ran = schema.ensure_schema(self.url)
         self._schema_checked = True
         return ran
+
+    @contextmanager
+    def _explained(self) -> Iterator[None]:
+        """A failure to connect says which URL, where it came from, and what to do."""
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            if exc.sqlstate is not None:
+                raise
+            raise db.connect_error(exc, self.url, self.url_source) from None
 
     @contextmanager
     def connect(
@@ -65,7 +82,9 @@ class AppState:
         """A connection that is closed on exit (committed if the block succeeds)."""
         if ensure_schema:
             self.ensure_schema()
-        with db.connect(self.url, autocommit=autocommit) as conn:
+        with self._explained():
+            conn = db.connect(self.url, autocommit=autocommit)
+        with conn:
             yield conn
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+
+from segql import db
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -66,3 +69,26 @@ def test_migration_errors_are_one_line(segql_cli: Cli, database_url: str) -> Non
     finally:
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def run_with(env: dict[str, str], var: str, url: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in env.items() if k not in ("SEGQL_DATABASE_URL", "DATABASE_URL")}
+    env[var] = url
+    return subprocess.run(
+        [sys.executable, "-m", "segql", "list"], env=env, capture_output=True, text=True
+    )
+
+
+def test_a_bad_url_names_the_variable_it_came_from(cli_env: dict[str, str]) -> None:
+    result = run_with(cli_env, "DATABASE_URL", "not a url")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: $DATABASE_URL is not a PostgreSQL URL (")
+    assert "postgresql://user:password@host:5432/dbname" in result.stderr
+
+
+def test_a_missing_database_says_how_to_create_it(cli_env: dict[str, str]) -> None:
+    url = db.with_database(cli_env["SEGQL_DATABASE_URL"], "segql_no_such_db")
+    result = run_with(cli_env, "SEGQL_DATABASE_URL", url)
+    assert result.returncode == 1
+    assert "(from $SEGQL_DATABASE_URL): database 'segql_no_such_db' does not exist" in result.stderr
+    assert "createdb segql_no_such_db" in result.stderr
