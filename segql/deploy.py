@@ -285,6 +285,14 @@ def _missing_functions(conn: psycopg.Connection, segments: list[SegmentPlan]) ->
     return {r[0] for r in rows}
 
 
+def pruned_by(conn: psycopg.Connection, statements: list[Statement]) -> list[str]:
+    """The deployed segments that `deploy --prune` of these statements would drop."""
+    names = {_name_of(s) for s in statements}
+    rows = conn.execute("SELECT name FROM segql.segments ORDER BY name").fetchall()
+    conn.rollback()
+    return [r[0] for r in rows if r[0] not in names]
+
+
 def _name_of(stmt: Statement) -> str:
     this = stmt.tree.args.get("this")
     return str(getattr(this, "this", "")).lower()

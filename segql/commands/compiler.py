@@ -24,6 +24,7 @@ from rich.progress import (
 from segql import deploy as deploy_api
 from segql import history, run, times
 from segql.commands import state
+from segql.errors import ConfigError
 
 clock_app = typer.Typer(
     help="Pin, move or release the database clock (segql.now()).", no_args_is_help=True
@@ -64,10 +65,15 @@ def deploy(
     prune: bool = typer.Option(
         False, "--prune", help="Drop deployed segments that are not in these files."
     ),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Do not ask before --prune drops segments (for scripts)."
+    ),
 ) -> None:
     """Deploy segments atomically: new ones are backfilled, changed ones get a new version."""
     statements = deploy_api.load_files(files)
     with state(ctx).connect() as conn, _backfill_progress() as report:
+        if prune and not yes:
+            _confirm_prune(deploy_api.pruned_by(conn, statements))
         result = deploy_api.deploy(conn, statements, prune=prune, progress=report)
     if result.nothing_to_do:
         typer.echo("Nothing to deploy: every segment is unchanged.")
@@ -81,6 +87,21 @@ def deploy(
         if names:
             typer.echo(f"{label}: {', '.join(names)}")
     typer.echo(f"Deploy {result.deploy_id} done.")
+
+
+def _confirm_prune(names: list[str]) -> None:
+    """Show what --prune drops; ask on a terminal, refuse without one (scripts pass --yes)."""
+    if not names:
+        return
+    listing = ", ".join(names)
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            f"deploy --prune would drop {len(names)} segment(s): {listing}. Their members exit "
+            "(cause 'drop'). Pass --yes to go ahead."
+        )
+    typer.echo(f"deploy --prune drops {len(names)} segment(s): {listing}", err=True)
+    if not typer.confirm("Their members exit (cause 'drop'). Drop them?", err=True):
+        raise typer.Exit(1)
 
 
 def list_(

@@ -52,6 +52,7 @@ def generate(
     into_db: bool = typer.Option(
         False, "--into-db", help="Load into segql.events and segql.profiles with COPY instead."
     ),
+    force: bool = typer.Option(False, "--force", help="Overwrite the files --out would write."),
     end: str | None = typer.Option(
         None,
         "--end",
@@ -65,6 +66,8 @@ def generate(
     """Generate a synthetic shop: profiles and a realistic, reproducible event stream."""
     if (out is None) == (not into_db):
         raise ConfigError("choose exactly one of --out DIR or --into-db")
+    if out is not None and not force:
+        _refuse_overwrite(out)
     end_at = _parse_end(end)
     plan = Plan(
         events=events,
@@ -85,6 +88,15 @@ def generate(
             n_events, n_profiles = _load(ctx, plan, advance)
             target = "the database"
     _summary(plan, n_events, n_profiles, target, time.perf_counter() - started)
+
+
+def _refuse_overwrite(out: Path) -> None:
+    existing = [p.name for p in (out / "events.jsonl", out / "profiles.jsonl") if p.exists()]
+    if existing:
+        raise ConfigError(
+            f"{out} already holds {' and '.join(existing)}; pass --force to overwrite, or "
+            "choose another --out folder"
+        )
 
 
 def _parse_end(value: str | None) -> datetime:

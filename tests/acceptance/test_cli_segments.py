@@ -99,3 +99,16 @@ def test_every_time_option_reads_relative_times(segql_cli: Cli, tmp_path: Path) 
     assert "Deleted 0 change(s)" in ok(segql_cli("prune-log", "--older-than", "2 weeks"))
     bad = segql_cli("clock", "set", "soon")
     assert bad.returncode == 1 and "+2h" in bad.stderr
+
+
+def test_prune_shows_what_goes_and_needs_yes(segql_cli: Cli, tmp_path: Path) -> None:
+    both, one = tmp_path / "both.sql", tmp_path / "one.sql"
+    both.write_text(DEFINITIONS)
+    one.write_text("CREATE SEGMENT carted AS did('add_to_cart', within => '1 hour');\n")
+    ok(segql_cli("deploy", str(both)))
+    refused = segql_cli("deploy", "--prune", str(one))
+    assert refused.returncode == 1
+    assert "would drop 1 segment(s): premium_ny" in refused.stderr
+    assert "--yes" in refused.stderr
+    assert "premium_ny" in ok(segql_cli("list"))
+    assert "dropped: premium_ny" in ok(segql_cli("deploy", "--prune", "--yes", str(one)))

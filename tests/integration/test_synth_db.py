@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 
@@ -68,3 +69,12 @@ def test_each_copy_batch_is_its_own_transaction(conn: psycopg.Connection) -> Non
     assert seen == [1_000, 1_000, 500]
     xmins = conn.execute("SELECT count(DISTINCT xmin::text) FROM segql.events").fetchone()
     assert xmins == (3,)
+
+
+def test_generate_never_overwrites_without_force(segql_cli: Cli, tmp_path: Path) -> None:
+    args = ("generate", "--events", "20", "--out", str(tmp_path))
+    assert segql_cli(*args).returncode == 0
+    again = segql_cli(*args)
+    assert again.returncode == 1
+    assert "already holds events.jsonl and profiles.jsonl; pass --force" in again.stderr
+    assert segql_cli(*args, "--force").returncode == 0
