@@ -590,6 +590,13 @@ class Checker:
             if takes_prop
             else f"{name}('<event>'[, within => '<interval>'])"
         )
+        for arg in positional:
+            if isinstance(arg, exp.EQ) and isinstance(arg.this, exp.Column):
+                self.fail(
+                    span_of(arg, self.source),
+                    f"named arguments use =>, not = ({arg.this.name} = ...)",
+                    f"write {arg.this.name} => {arg.expression.sql(dialect='postgres')}",
+                )
         if len(positional) != expected:
             self.fail(
                 span,
@@ -697,6 +704,13 @@ class Checker:
         try:
             value = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
         except ValueError:
+            if _INTERVAL_PART.match(text.strip().lower()):
+                self.fail(
+                    span,
+                    f"'{text}' is not a timestamp; it reads as an interval",
+                    f"an interval needs the word: interval '{text}', "
+                    f"e.g. now() - interval '{text}'",
+                )
             self.fail(
                 span,
                 f"'{text}' is not a timestamp",

@@ -193,7 +193,9 @@ def parse_text(text: str, path: str = "<string>") -> list[Statement]:
             with _library_quiet():
                 trees = dialect.parser(error_level=ErrorLevel.RAISE).parse(chunk, text)
         except ParseError as err:
-            raise _parse_error(source, err, Span(start, end)) from None
+            raise _known_mistake(source, chunk) or _parse_error(
+                source, err, Span(start, end)
+            ) from None
         for tree in trees:
             if tree is not None:
                 statements.append(Statement(tree, source, Span(start, end)))
@@ -237,6 +239,33 @@ def _split(tokens: list[Any]) -> list[list[Any]]:
         else:
             chunks[-1].append(token)
     return [c for c in chunks if c]
+
+
+def _known_mistake(source: SourceFile, chunk: list[Any]) -> DefinitionError | None:
+    """Syntax errors with a cause worth naming: a missing `;`, a name with a dash."""
+    for token in chunk[1:]:
+        if token.token_type == TokenType.CREATE:
+            return DefinitionError(
+                source,
+                Span(token.start, token.end),
+                "missing ';' before this statement",
+                "end each CREATE SEGMENT statement with ';'",
+            )
+    if (
+        len(chunk) > 4
+        and chunk[0].token_type == TokenType.CREATE
+        and chunk[2].token_type == TokenType.VAR
+        and chunk[3].token_type == TokenType.DASH
+        and chunk[4].token_type == TokenType.VAR
+    ):
+        dashed = source.text[chunk[2].start : chunk[4].end + 1]
+        return DefinitionError(
+            source,
+            Span(chunk[2].start, chunk[4].end),
+            f"'{dashed}' is not a valid segment name: names cannot contain '-'",
+            f"use underscores: {dashed.replace('-', '_').lower()}",
+        )
+    return None
 
 
 def _span_at_end(source: SourceFile) -> Span:

@@ -60,9 +60,24 @@ CORPUS: dict[str, Bad] = {
     "COMMENT after the condition": Bad(S + "did('x') COMMENT 'late'", "syntax error", (1, 30)),
     "missing semicolon": Bad(
         "CREATE SEGMENT a AS did('x')\nCREATE SEGMENT b AS did('y')",
-        "syntax error",
+        "missing ';' before this statement",
         (2, 1),
-        "create segment name",
+        "with ';'",
+    ),
+    "a dash in the name": Bad(
+        "CREATE SEGMENT my-seg AS did('x')", "names cannot contain '-'", (1, 16), "my_seg"
+    ),
+    "= for a named argument": Bad(
+        S + "did('purchase', within = '7 days')",
+        "named arguments use =>",
+        (1, 37),
+        "within => '7 days'",
+    ),
+    "an interval without the word": Bad(
+        S + "signed_up_at < now() - '30 days'",
+        "reads as an interval",
+        (1, 44),
+        "now() - interval '30 days'",
     ),
     "double equals": Bad(S + "plan = = 'x'", "syntax error", (1, 28)),
     # -- functions --------------------------------------------------------------------------------
