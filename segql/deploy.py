@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 import psycopg
 from psycopg import sql
 
-from segql import generate, ir
+from segql import generate, ir, unseen
 from segql.check import check
 from segql.errors import SegqlError
 from segql.parse import Statement, parse_file, parse_text
@@ -46,6 +46,7 @@ class DeployResult:
     unchanged: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # never-seen names, see segql.unseen
 
     @property
     def script(self) -> str:
@@ -189,6 +190,7 @@ def _deploy(
             )
 
     result = DeployResult(None)
+    result.warnings = unseen.warnings(conn, [s for s in segments if s.name in file_names])
     result.dropped = sorted(set(current) - wanted)
     versions: dict[str, int] = {}
     last_versions: dict[str, int] = dict(

@@ -69,3 +69,11 @@ RETURNING user_id;
 -- The id the next insert into a table takes from its identity, without taking it: compile
 -- shows the numbers deploy would use and must not use them up (a sequence never rolls back).
 SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence(%(table)s, 'id')::regclass), 0) + 1;
+
+-- name: seen_event_names
+-- Every event name in the data, for the compiler's did-you-mean (only run on tables small
+-- enough to read whole; see segql.unseen).
+SELECT DISTINCT name FROM segql.events;
+
+-- name: seen_trait_keys
+SELECT DISTINCT jsonb_object_keys(traits) FROM segql.profiles WHERE jsonb_typeof(traits) = 'object';

@@ -53,6 +53,7 @@ def compile_(
     statements = deploy_api.load_files(files)
     with state(ctx).connect() as conn:
         result = deploy_api.compile_sql(conn, statements, prune=prune)
+    _warn(result.warnings)
     if result.nothing_to_do:
         typer.echo("-- nothing to deploy: every segment is unchanged")
         return
@@ -75,6 +76,7 @@ def deploy(
         if prune and not yes:
             _confirm_prune(deploy_api.pruned_by(conn, statements))
         result = deploy_api.deploy(conn, statements, prune=prune, progress=report)
+    _warn(result.warnings)
     if result.nothing_to_do:
         typer.echo("Nothing to deploy: every segment is unchanged.")
         return
@@ -87,6 +89,11 @@ def deploy(
         if names:
             typer.echo(f"{label}: {', '.join(names)}")
     typer.echo(f"Deploy {result.deploy_id} done.")
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        typer.echo(f"Warning: {warning}", err=True)
 
 
 def _confirm_prune(names: list[str]) -> None:
