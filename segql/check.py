@@ -301,7 +301,9 @@ class Checker:
         if isinstance(node, exp.Null):
             return ir.Const(None, want or "text", span=span)
         if isinstance(node, exp.Interval):
-            return ir.Const(self.interval_of(node, span), "interval", span=span)
+            return ir.Const(
+                self.interval_of(node, span), "interval", span=span, text=_interval_words(node)
+            )
         if isinstance(node, exp.CurrentTimestamp):
             if scope == "filter":
                 self.fail(
@@ -489,7 +491,7 @@ class Checker:
         if want == "ts":
             return ir.Const(self.timestamp_of(text, span), "ts", span=span)
         if want == "interval":
-            return ir.Const(self.parse_interval(text, span), "interval", span=span)
+            return ir.Const(self.parse_interval(text, span), "interval", span=span, text=text)
         if want == "num":
             self.fail(
                 span,
@@ -622,6 +624,7 @@ class Checker:
         if prop is not None and (not prop or "\x00" in prop):
             self.fail(span_of(positional[1], self.source), "the prop name cannot be empty")
         window: Decimal | None = None
+        window_text: str | None = None
         for kw in named:
             key = str(kw.this.this).lower() if kw.this is not None else ""
             if key != "within":
@@ -633,6 +636,7 @@ class Checker:
             if window is not None:
                 self.fail(span_of(kw, self.source), "within is given twice", "give within => once")
             window = self.window_of(kw.expression)
+            window_text = _interval_words(kw.expression)
         if kind == "days" and window is None:
             self.fail(
                 span,
@@ -641,7 +645,15 @@ class Checker:
                 "or active_days('app_open', within => '7 days')",
             )
         cond = self.boolean(where.this, "filter") if where is not None else None
-        return ir.Agg(kind, None if event == "*" else event, prop, window, cond, span=span)
+        return ir.Agg(
+            kind,
+            None if event == "*" else event,
+            prop,
+            window,
+            cond,
+            span=span,
+            window_text=window_text,
+        )
 
     def window_of(self, node: exp.Expression) -> Decimal:
         span = span_of(node, self.source)
@@ -783,6 +795,15 @@ def _type_name(node: exp.Cast) -> str:
 
 def _is_string(node: exp.Expression) -> bool:
     return isinstance(node, exp.Literal) and node.is_string
+
+
+def _interval_words(node: exp.Expression) -> str | None:
+    """An interval as the user wrote it: the quoted text, with a unit written after it."""
+    if isinstance(node, exp.Interval):
+        text = str(node.this.this) if node.this is not None else ""
+        unit = node.args.get("unit")
+        return f"{text} {unit.name.lower()}" if unit is not None else text
+    return str(node.this) if _is_string(node) else None
 
 
 def _suggest(word: str, options: Iterable[str], fallback: str) -> str:

@@ -180,6 +180,16 @@ class Explanation:
     last_change: Change | None
     next_timer: datetime | None
     definition: str = field(repr=False, default="")
+    holds_at_next_timer: bool | None = None  # the definition at the timer, with no new event
+
+    @property
+    def next_timer_effect(self) -> str | None:
+        """What the next timer does to this user if no event comes first."""
+        if self.next_timer is None or self.holds_at_next_timer is None:
+            return None
+        if self.holds_at_next_timer != self.member:
+            return "enter" if self.holds_at_next_timer else "exit"
+        return "stay in" if self.member else "stay out"
 
     @property
     def member(self) -> bool:
@@ -199,6 +209,7 @@ class Explanation:
             "conditions": [c.as_json() for c in self.conditions],
             "last_change": self.last_change.as_json() if self.last_change else None,
             "next_timer": _iso(self.next_timer) if self.next_timer else None,
+            "next_timer_effect": self.next_timer_effect,
         }
 
 
@@ -221,6 +232,7 @@ def why(conn: psycopg.Connection, name: str, user_id: str) -> Explanation:
     since = conn.execute(query("membership", "feed.sql"), params).fetchone()
     due = conn.execute(query("next_timer", "feed.sql"), params).fetchone()
     user_known = conn.execute(query("user_known", "feed.sql"), {"user_id": user_id}).fetchone()
+    later = _holds_at(conn, segment, user_id, due[0]) if due and due[0] else None
     return Explanation(
         segment=name,
         version=version,
@@ -234,7 +246,17 @@ def why(conn: psycopg.Connection, name: str, user_id: str) -> Explanation:
         last_change=Change(last[0], name, user_id, *last[1:]) if last else None,
         next_timer=due[0] if due else None,
         definition=definition,
+        holds_at_next_timer=later,
     )
+
+
+def _holds_at(conn: psycopg.Connection, segment: ir.Segment, user_id: str, at: datetime) -> bool:
+    """The definition for this user at another instant, as the tick will evaluate it then."""
+    conn.execute("SELECT set_config('segql.now', %s, true)", [at.isoformat()])
+    try:
+        return bool(_evaluate(conn, segment, [], user_id)["holds"])
+    finally:
+        conn.execute("SELECT set_config('segql.now', '', true)")
 
 
 def _top_level(condition: ir.Expr) -> tuple[str | None, list[ir.Expr]]:
@@ -378,7 +400,7 @@ def _show_agg(node: ir.Agg) -> str:
     if node.prop is not None:
         args.append(_sql_string(node.prop))
     if node.window is not None:
-        args.append(f"within => {_sql_string(_interval_text(node.window))}")
+        args.append(f"within => {_sql_string(node.window_text or _interval_text(node.window))}")
     text = f"{_AGG_NAMES[node.kind]}({', '.join(args)})"
     if node.filter is not None:
         text += f" FILTER (WHERE {_show(node.filter, top=True)})"
@@ -394,7 +416,7 @@ def _show_const(node: ir.Const) -> str:
         return str(node.value)
     if node.type == "interval":
         assert isinstance(node.value, Decimal)
-        return f"interval {_sql_string(_interval_text(node.value))}"
+        return f"interval {_sql_string(node.text or _interval_text(node.value))}"
     if node.type == "ts":
         return f"timestamptz {_sql_string(str(node.value))}"
     return _sql_string(str(node.value))

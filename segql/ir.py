@@ -29,6 +29,8 @@ class Const:
     value: str | Decimal | bool | None
     type: Type
     span: Span = _span()
+    # How the user wrote an interval ('24 hours'), for `why`; not part of the meaning.
+    text: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class Agg:
     window: Decimal | None
     filter: Expr | None
     span: Span = _span()
+    # How the user wrote the window ('24 hours'), for `why`; not part of the meaning.
+    window_text: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def type(self) -> Type:

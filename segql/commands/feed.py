@@ -235,8 +235,27 @@ def explanation_lines(e: history.Explanation) -> list[str]:
         if last
         else "Last change: none"
     )
-    lines.append(f"Next timer: {_ts(e.next_timer)}" if e.next_timer else "Next timer: none")
+    lines.append(_next_timer_line(e))
     return lines
+
+
+_EFFECTS = {
+    "enter": "{user} enters {segment}",
+    "exit": "{user} leaves {segment}",
+    "stay in": "{user} stays in {segment}",
+    "stay out": "{user} stays out of {segment}",
+}
+
+
+def _next_timer_line(e: history.Explanation) -> str:
+    if e.next_timer is None:
+        return "Next timer: none (only a new event or profile change can change this)"
+    effect = e.next_timer_effect
+    then = _EFFECTS[effect].format(user=e.user_id, segment=e.segment) if effect else "re-checked"
+    return (
+        f"Next timer: {_ts(e.next_timer)}: the definition is checked again then; "
+        f"with no new event before it, {then}."
+    )
 
 
 def _threshold(c: history.Condition) -> list[str]:

@@ -76,6 +76,32 @@ def test_a_non_member_with_the_failing_conditions_and_the_next_timer(
     assert e.next_timer == T0 + timedelta(days=2)
 
 
+def test_the_users_own_interval_text_and_what_the_next_timer_does(
+    shop: psycopg.Connection, cli: Callable[..., Result]
+) -> None:
+    deploy(
+        shop,
+        parse_text(
+            "CREATE SEGMENT viewers AS did('view', within => '24 hours')"
+            " AND last_event_at('view') > now() - INTERVAL '48 hours';"
+        ),
+    )
+    shop.commit()
+    e = history.why(shop, "viewers", "bob")
+    assert [c.text for c in e.conditions] == [
+        "did('view', within => '24 hours')",
+        "last_event_at('view') > now() - interval '48 hours'",
+    ]
+    assert e.member and e.next_timer == T0 + timedelta(hours=24)
+    assert e.next_timer_effect == "exit"
+    shop.rollback()
+    shown = cli("why", "viewers", "bob").stdout
+    assert (
+        "Next timer: 2026-03-02T00:00:00+00:00: the definition is checked again then; "
+        "with no new event before it, bob leaves viewers."
+    ) in shown
+
+
 def test_or_of_a_segment_and_a_count_and_an_unknown_user(shop: psycopg.Connection) -> None:
     e = history.why(shop, "either", "ann")
     assert e.combinator == "or" and e.holds
