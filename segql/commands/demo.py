@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import psycopg
 import typer
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -307,14 +309,42 @@ def _print_summary(summary: demo_api.Summary, prepared: demo_api.Prepared) -> No
     for name in sorted(summary.sizes_end):
         start, end = summary.sizes_start.get(name, 0), summary.sizes_end[name]
         lines.append(f"  {name:<{width}}{start:>8,}{end:>8,}")
+    lines.extend(_explore_lines(summary, prepared))
+    typer.echo("\n".join(lines))
+
+
+def _explore_lines(summary: demo_api.Summary, prepared: demo_api.Prepared) -> list[str]:
+    """The exact commands that keep exploring the demo's data: it is a database of its own,
+    so a plain `segql list` (the default database) shows none of it."""
     where = db.mask_password(prepared.url)
-    lines.append(f"The demo database stays for a look around: segql --database-url '{where}' list")
+    lines = [
+        "The demo's data stays in its own database. To keep exploring it, point segql there:",
+        f"  export SEGQL_DATABASE_URL='{where}'"
+        + ("   # with the real password" if where != prepared.url else ""),
+        "  segql list",
+    ]
+    biggest = max(summary.sizes_end, key=lambda n: summary.sizes_end[n], default=None)
+    if biggest is not None:
+        lines.append(f"  segql members {biggest}")
+        user = _a_member(prepared.url, biggest)
+        if user is not None:
+            lines.append(f"  segql why {biggest} {shlex.quote(user)}")
+        lines.append(f"  segql history {biggest}")
     if summary.pinned_at is not None:
         lines.append(
             f"Its clock stays pinned at {summary.pinned_at.isoformat()}; "
             "`segql clock reset` there lets it run again."
         )
-    typer.echo("\n".join(lines))
+    return lines
+
+
+def _a_member(url: str, segment: str) -> str | None:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT user_id FROM segql.members WHERE segment = %s ORDER BY user_id LIMIT 1",
+            [segment],
+        ).fetchone()
+    return str(row[0]) if row else None
 
 
 def _cause_order(cause: str) -> tuple[int, str]:

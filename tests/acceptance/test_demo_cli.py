@@ -73,9 +73,16 @@ def test_demo_streams_and_summarizes_enters_and_timed_exits(
     assert _number(r"^  time\s+[\d,]+\s+([\d,]+)$", out) == timed_exits
     assert re.search(r"^  demo_active_now\s+[\d,]+\s+[\d,]+$", out, re.MULTILINE)
     assert "The change feed delivered all" in out
+    # The summary says how to keep exploring the demo's own database, with commands that work.
+    demo_url = db.with_database(database_url, demo_database)
+    export = re.search(r"^  export SEGQL_DATABASE_URL='([^']+)'$", out, re.MULTILINE)
+    assert export is not None and export.group(1) == db.mask_password(demo_url)
+    shown = re.search(r"^  segql members (\S+)$", out, re.MULTILINE)
+    assert shown is not None and re.search(r"^  segql why \S+ \S+$", out, re.MULTILINE)
+    listed = segql_cli("--database-url", demo_url, "members", shown.group(1))
+    assert listed.returncode == 0 and listed.stdout.strip()
 
     # The summary's counts are the change log's, exactly.
-    demo_url = db.with_database(database_url, demo_database)
     with psycopg.connect(demo_url) as conn:
         logged = conn.execute(
             "SELECT count(*) FROM segql.changes WHERE kind = 'exit' AND cause = 'time'"
