@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import traceback
@@ -9,6 +10,7 @@ from typing import NoReturn
 
 import psycopg
 import typer
+from typer.models import OptionInfo
 
 from segql import __version__
 from segql.commands import AppState, register_all
@@ -20,6 +22,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help texts are plain text: "[default: ...]" must not be read as markup and vanish.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -60,6 +64,22 @@ def root(
 
 
 register_all(app)
+
+
+def _plain_flags(typer_app: typer.Typer) -> None:
+    """Flags take no value, so their help shows no `<bool>` type: an empty metavar for every
+    boolean option of every command, sub-apps included."""
+    for command in typer_app.registered_commands:
+        for param in inspect.signature(command.callback).parameters.values():  # type: ignore[arg-type]
+            info, flag = param.default, param.annotation in (bool, "bool", "bool | None")
+            if flag and isinstance(info, OptionInfo) and info.metavar is None:
+                info.metavar = ""
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _plain_flags(group.typer_instance)
+
+
+_plain_flags(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -163,10 +163,11 @@ def history_(
                 if user is not None
                 else history.recent_changes(conn, name, limit)
             )
-            _print_rows([r.as_json() for r in rows], as_json, _change_line)
+            _print_rows([r.as_json() for r in rows], as_json, _change_line, _CHANGE_HEADER)
         else:
             periods = history.series(conn, name, every)
-            _print_rows([p.as_json() for p in periods], as_json, _period_line)
+            header = f"{every.upper() + ' FROM':<25}  {'ENTERS':>8}  {'EXITS':>8}  {'SIZE':>8}"
+            _print_rows([p.as_json() for p in periods], as_json, _period_line, header)
         pruned = history.horizon(conn)
     if pruned is not None and not as_json:
         typer.echo(
@@ -175,23 +176,29 @@ def history_(
         )
 
 
-def _print_rows(rows: list[dict[str, Any]], as_json: bool, line: Any) -> None:
+def _print_rows(rows: list[dict[str, Any]], as_json: bool, line: Any, header: str) -> None:
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    if rows:
+        typer.echo(header)
     for row in rows:
         typer.echo(line(row))
 
 
+_CHANGE_HEADER = f"{'AT':<32}  {'KIND':<5}  USER  (CAUSE, VERSION, SEQ)"
+
+
 def _change_line(row: dict[str, Any]) -> str:
     return (
-        f"{row['at']}  {row['kind']:<5}  {row['user_id']}  "
+        f"{row['at']:<32}  {row['kind']:<5}  {row['user_id']}  "
         f"(cause {row['cause']}, v{row['version']}, seq {row['seq']})"
     )
 
 
 def _period_line(row: dict[str, Any]) -> str:
-    return f"{row['start']}  +{row['enters']:<8} -{row['exits']:<8} size {row['size']}"
+    enters, exits = f"+{row['enters']}", f"-{row['exits']}"
+    return f"{row['start']:<25}  {enters:>8}  {exits:>8}  {row['size']:>8}"
 
 
 def why(

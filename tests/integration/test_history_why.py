@@ -138,7 +138,9 @@ def test_why_and_history_commands(shop: psycopg.Connection, cli: Callable[..., R
     assert [c["holds"] for c in as_json["conditions"]] == [True, True, False]
 
     totals = cli("history", "vip")
-    assert totals.stdout.split() == ["2026-03-01T00:00:00+00:00", "+1", "-0", "size", "1"]
+    header, row = totals.stdout.splitlines()
+    assert header.split() == ["DAY", "FROM", "ENTERS", "EXITS", "SIZE"]
+    assert row.split() == ["2026-03-01T00:00:00+00:00", "+1", "-0", "1"]
     changes = json.loads(cli("history", "vip", "--user", "ann", "--json").stdout)
     assert [(c["kind"], c["cause"]) for c in changes] == [("enter", "event")]
     listed = cli("history", "either", "--changes", "--limit", "1")

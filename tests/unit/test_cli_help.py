@@ -36,3 +36,9 @@ def test_help_runs_for_every_command() -> None:
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0, (path, result.output)
         assert "Usage" in result.output
+
+
+def test_flags_show_no_type_and_brackets_survive() -> None:
+    shown = CliRunner().invoke(app, ["ingest", "--help"]).stdout
+    assert "<bool>" not in shown
+    assert "[default:" in shown and "FILE.rejects.jsonl]" in shown
