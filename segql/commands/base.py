@@ -152,9 +152,10 @@ def ingest_progress(file: Path) -> Iterator[ingest_api.Progress | None]:
 
 
 def summary(result: ingest_api.IngestResult) -> str:
-    noun = "profile rows" if result.kind == "profiles" else "events"
+    noun = "profile row" if result.kind == "profiles" else "event"
+    plural = "" if result.loaded == 1 else "s"
     return (
-        f"Loaded {result.loaded:,} {noun}, rejected {result.rejected:,} "
+        f"Loaded {result.loaded:,} {noun}{plural}, rejected {result.rejected:,} "
         f"in {result.seconds:.1f}s ({result.rows_per_second:,.0f} rows/s)."
     )
 

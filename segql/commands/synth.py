@@ -138,10 +138,14 @@ def _progress(total: int) -> Iterator[Callable[[int], None]]:
         yield lambda n: bar.advance(task, n)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _summary(plan: Plan, n_events: int, n_profiles: int, target: str, seconds: float) -> None:
     rate = n_events / seconds if seconds > 0 else 0.0
     typer.echo(
-        f"Generated {n_events:,} events and {n_profiles:,} profiles into {target} "
+        f"Generated {_count(n_events, 'event')} and {_count(n_profiles, 'profile')} into {target} "
         f"(seed {plan.seed}, {synth.iso(plan.start)} to {synth.iso(plan.end)}) "
         f"in {seconds:.1f}s, {rate:,.0f} events/s"
     )
