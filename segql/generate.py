@@ -456,6 +456,18 @@ def state_agg(plan: Plan, keys: list[FeatureKey], source: str, where: str) -> st
     return template("state_agg.sql.j2", source=source, where=where, features=rows).strip()
 
 
+def feature_backfill_sql(plan: Plan, keys: list[FeatureKey]) -> str:
+    """Shared state features computed from every event (deploy of new features, rebuild)."""
+    columns = ", ".join(
+        ["feature_id", "user_id", *(c.name for c in STATE_COLUMNS.values() if c.merge)]
+    )
+    return (
+        f"INSERT INTO segql.feature_state ({columns})\n"
+        + state_agg(plan, keys, "segql.events", "")
+        + ";"
+    )
+
+
 def program_sql(plan: Plan, deploy: int) -> str:
     """Trigger functions, triggers and the timer tick for every deployed segment together."""
     index = {s.name: i + 1 for i, s in enumerate(plan.segments)}
