@@ -170,11 +170,22 @@ def _feature_joins(
     refs: dict[FeatureKey, tuple[str, str]] = {}
     joins: list[str] = []
     scans: dict[tuple[str | None, str], list[FeatureKey]] = {}
-    for key in dict.fromkeys(keys):
-        if key.window is None:
-            fid = plan.feature_ids[key]
-            refs[key] = (f"f{fid}", "")
+    states: set[int] = set()
+
+    def state(key: FeatureKey) -> str:
+        fid = plan.feature_ids[key]
+        if fid not in states:
+            states.add(fid)
             joins.append(state_join(f"f{fid}", fid))
+        return f"f{fid}"
+
+    for number, key in enumerate(dict.fromkeys(keys), start=1):
+        if key.window is None:
+            refs[key] = (state(key), "")
+        elif key in plan.recent:
+            alias = f"r{number}"
+            joins.append(recent_read(alias, key, state(plan.recent[key])))
+            refs[key] = (alias, "")
         else:
             scans.setdefault((key.event, repr(key.filter)), []).append(key)
     for number, shared in enumerate(scans.values(), start=1):
@@ -375,6 +386,37 @@ def windowed_scan(
     )
 
 
+def recent_read(alias: str, key: FeatureKey, state: str) -> str:
+    """A windowed count of the outer user from its source's newest timestamps, in O(1).
+
+    Exact while no event of the source is stamped after the clock (the state's last_ts is
+    then in the past, so the newest timestamps are the newest up to now); otherwise, and only
+    then, the window's events are read, as windowed_scan would.
+    """
+    width = seconds(_decimal(key.window or "0"))
+    pending = f"coalesce({state}.last_ts > clk.now, false)"
+    cond = ["e.user_id = u.user_id", f"e.ts > clk.now - {width}"]
+    if key.event is not None:
+        cond.append(f"e.name = {quote_literal(key.event)}")
+    if key.filter is not None:
+        cond.append(event_match(None, key.filter))
+    where = " AND ".join(cond)
+    count = (
+        f"CASE WHEN NOT {pending} "
+        f"THEN segql.recent_count({state}.recent, clk.now - {width}, clk.now) "
+        f"ELSE (SELECT count(*) FROM segql.events e WHERE {where} AND e.ts <= clk.now) END"
+    )
+    due = (
+        f"CASE WHEN NOT {pending} THEN segql.recent_due({state}.recent, clk.now, {width}) "
+        f"ELSE (SELECT min({next_change('e.ts', width, 'clk.now')}) "
+        f"FROM segql.events e WHERE {where}) END"
+    )
+    return (
+        f"LEFT JOIN LATERAL (SELECT {count} AS cnt, {due} AS due, {pending} AS pending) "
+        f"{alias} ON true"
+    )
+
+
 def state_join(alias: str, fid: int) -> str:
     """A state feature for the outer user: one primary-key probe, whatever the estimates."""
     return (
@@ -450,17 +492,30 @@ def state_agg(plan: Plan, keys: list[FeatureKey], source: str, where: str) -> st
             "id": plan.feature_ids[k],
             "match": event_match(k.event, k.filter),
             "value": prop_value(k.prop),
+            "recent": k.recent,
         }
         for k in keys
     ]
     return template("state_agg.sql.j2", source=source, where=where, features=rows).strip()
 
 
+def _recent_merge(plan: Plan, keys: list[FeatureKey]) -> str:
+    """Stored newest timestamps merged with a batch's, each feature keeping its own number."""
+    sizes = [f"WHEN {plan.feature_ids[k]} THEN {k.recent}" for k in keys if k.recent]
+    if not sizes:
+        return "NULL"
+    return (
+        "CASE WHEN excluded.recent IS NULL THEN fs.recent "
+        "WHEN fs.recent IS NULL THEN excluded.recent "
+        "ELSE segql.newest(fs.recent || excluded.recent, "
+        f"CASE fs.feature_id {' '.join(sizes)} END) END"
+    )
+
+
 def feature_backfill_sql(plan: Plan, keys: list[FeatureKey]) -> str:
     """Shared state features computed from every event (deploy of new features, rebuild)."""
-    columns = ", ".join(
-        ["feature_id", "user_id", *(c.name for c in STATE_COLUMNS.values() if c.merge)]
-    )
+    merged = [c.name for c in STATE_COLUMNS.values() if c.merge]
+    columns = ", ".join(["feature_id", "user_id", *merged, "recent"])
     return (
         f"INSERT INTO segql.feature_state ({columns})\n"
         + state_agg(plan, keys, "segql.events", "")
@@ -566,6 +621,7 @@ def program_sql(plan: Plan, deploy: int) -> str:
         segments=chain_segments,
         features=keys,
         state_columns=[c for c in STATE_COLUMNS.values() if c.merge is not None],
+        recent_merge=_recent_merge(plan, keys),
         event_sets=event_sets,
         insert_seeds=insert_seeds,
         affected_seeds=all_seeds,

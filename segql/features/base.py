@@ -71,6 +71,8 @@ class EventAggregate:
     - `falls_with_clock`: windowed, its value can only fall as events leave the window (unless
       events stamped in the future are still to enter), which lets the timer skip users whose
       outcome waiting cannot change;
+    - `counts_events`: windowed and only compared with constants, it can be read from the
+      source's newest timestamps instead of the window's events (see plan.recent_features);
     - `describe`: how `why` names it.
     """
 
@@ -83,6 +85,7 @@ class EventAggregate:
     needs_window: bool = False
     default_event: str | None = None
     falls_with_clock: bool = False
+    counts_events: bool = False  # its value is a count of matching events (or that one exists)
 
     @property
     def usage(self) -> str:

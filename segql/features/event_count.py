@@ -9,4 +9,5 @@ KIND = EventAggregate(
     columns=("cnt",),
     value=lambda c: f"coalesce({c}cnt, 0)",
     falls_with_clock=True,
+    counts_events=True,
 )

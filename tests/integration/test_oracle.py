@@ -87,7 +87,13 @@ def aggregate(draw: st.DrawFn) -> str:
         w = draw(st.sampled_from(WINDOWS))
         return f"active_days('{ev}', within => '{w}'){filt} {draw(cmp)} {draw(st.integers(0, 3))}"
     if kind == "count":
-        return f"event_count('{ev}'{within}){filt} {draw(cmp)} {draw(small)}"
+        # Counts near the number of events a user has in a window, BETWEEN included: windowed
+        # counts compared with constants are read from the newest timestamps kept as state.
+        if draw(st.booleans()):
+            low = draw(small)
+            high = low + draw(st.integers(0, 3))
+            return f"event_count('{ev}'{within}){filt} BETWEEN {low} AND {high}"
+        return f"event_count('{ev}'{within}){filt} {draw(cmp)} {draw(st.integers(0, 6))}"
     if kind == "did":
         return f"did('{ev}'{within}){filt}"
     if kind in ("sum", "avg", "min", "max"):
@@ -177,10 +183,14 @@ def event_rows(
     rows = []
     for _ in range(size):
         props: dict[str, object] = {"channel": rnd.choice(["web", "app", "email"])}
-        a = rnd.choice([0, 3, 5, 7, 9, 12, "oops", None])
+        a = rnd.choice([0, 3, 5, 7, 9, 12, -4, -11, "oops", None])
         if a is not None:
             props["amount"] = a
         rows.append((rnd.choice(USERS), rnd.choice(EVENTS), rnd.randint(-before, after), props))
+    if rows and rnd.random() < 0.3:
+        # A burst: several events of one user at one instant, each counted on its own.
+        user, name, at, props = rows[0]
+        rows += [(user, name, at, props)] * rnd.randint(2, 6)
     return rows
 
 
@@ -561,7 +571,8 @@ def _derived_state(conn: psycopg.Connection) -> tuple[list[tuple], ...]:  # type
         for q in (
             "SELECT segment, user_id, since FROM segql.members ORDER BY 1, 2",
             "SELECT segment, user_id, due_at FROM segql.timers ORDER BY 1, 2",
-            "SELECT f.key, s.user_id, s.cnt, s.vcnt, s.sum, s.min, s.max, s.first_ts, s.last_ts "
+            "SELECT f.key, s.user_id, s.cnt, s.vcnt, s.sum, s.min, s.max, s.first_ts, s.last_ts, "
+            "s.recent "
             "FROM segql.feature_state s JOIN segql.features f ON f.id = s.feature_id "
             "ORDER BY 1, 2",
             "SELECT user_id FROM segql.users ORDER BY 1",
