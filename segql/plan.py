@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from segql import ir
+from segql import features, ir
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,9 @@ class FeatureKey:
 
     @staticmethod
     def of(agg: ir.Agg) -> FeatureKey:
-        prop = agg.prop if agg.kind in ("sum", "avg", "min", "max") else None
         window = None if agg.window is None else str(agg.window)
-        return FeatureKey(agg.event, agg.filter, prop, window, agg.kind == "days")
+        days = "days" in features.of(agg).columns
+        return FeatureKey(agg.event, agg.filter, agg.prop, window, days)
 
     @property
     def text(self) -> str:
