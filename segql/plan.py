@@ -84,6 +84,23 @@ class SegmentPlan:
 
 
 @dataclass
+class Group:
+    """Dependency-free segments that read the same events, evaluated together in one statement.
+
+    Its members share one timer per user, keyed by `key` (the event set, so it stays the same
+    across deploys while the set does): the earliest instant any member can change.
+    """
+
+    key: str
+    events: list[str] | None  # None: any event
+    members: list[SegmentPlan]
+
+    @property
+    def timed(self) -> bool:
+        return any(s.timed for s in self.members)
+
+
+@dataclass
 class Plan:
     segments: list[SegmentPlan]  # dependencies first
     feature_ids: dict[FeatureKey, int]
@@ -95,6 +112,15 @@ class Plan:
     # Windowed counts read from the newest timestamps of their source instead of a window scan:
     # each such windowed key maps to the state feature that keeps enough of them.
     recent: dict[FeatureKey, FeatureKey] = field(default_factory=dict)
+    groups: list[Group] = field(default_factory=list)
+
+    def group_of(self, name: str) -> Group | None:
+        return next((g for g in self.groups if any(s.name == name for s in g.members)), None)
+
+    def timer_key(self, name: str) -> str:
+        """What the timers of a segment are keyed by: its group's key, or its own name."""
+        group = self.group_of(name)
+        return group.key if group else name
 
     def must_see_new_users(self, seg: SegmentPlan) -> bool:
         # A segment that reads another one sees whatever that one reads, so a new user is not
@@ -170,7 +196,22 @@ def plan(segments: list[ir.Segment], versions: dict[str, int]) -> Plan:
                 inlined=_closure(seg, by_name),
             )
         )
-    return Plan(plans, {}, recent=recent_features(ordered))
+    return Plan(plans, {}, recent=recent_features(ordered), groups=groups(plans))
+
+
+def groups(plans: list[SegmentPlan]) -> list[Group]:
+    """Segments with events and no in_segment(), grouped by the set of events they read."""
+    out: dict[tuple[str, ...] | None, Group] = {}
+    for seg in plans:
+        if not seg.events or seg.segment.depends_on:
+            continue
+        names = None if None in seg.events else tuple(sorted(e for e in seg.events if e))
+        if names not in out:
+            # Segment names cannot start with '~', so a group key never equals one.
+            key = "~" + ("*" if names is None else ",".join(names))
+            out[names] = Group(key, None if names is None else list(names), [])
+        out[names].members.append(seg)
+    return list(out.values())
 
 
 MAX_RECENT = 64

@@ -1,4 +1,5 @@
-"""The newest timestamps of an event source, so windowed counts need no window re-read.
+"""The newest timestamps of an event source, so windowed counts need no window re-read; and
+one timer per user for each group of segments that read the same events.
 
 Revision ID: 0004
 Revises: 0003
@@ -17,6 +18,10 @@ UPGRADE = r"""
 -- count of those inside the window is exact up to k, and the next change is when the oldest of
 -- them inside the window leaves it.
 ALTER TABLE segql.feature_state ADD COLUMN recent timestamptz[];
+
+-- Segments that read the same events share one timer per user, keyed by their group (see
+-- segql/plan.py, Group); NULL where a segment has timers of its own.
+ALTER TABLE segql.segments ADD COLUMN timer_key text;
 
 -- The k newest of some timestamps, newest first; repeated instants count as separate events.
 CREATE FUNCTION segql.newest(ts timestamptz[], k integer) RETURNS timestamptz[]
@@ -45,6 +50,7 @@ DROP FUNCTION IF EXISTS segql.recent_due(timestamptz[], timestamptz, interval);
 DROP FUNCTION IF EXISTS segql.recent_count(timestamptz[], timestamptz, timestamptz);
 DROP FUNCTION IF EXISTS segql.newest(timestamptz[], integer);
 ALTER TABLE segql.feature_state DROP COLUMN IF EXISTS recent;
+ALTER TABLE segql.segments DROP COLUMN IF EXISTS timer_key;
 """
 
 
