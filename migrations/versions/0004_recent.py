@@ -23,32 +23,9 @@ ALTER TABLE segql.feature_state ADD COLUMN recent timestamptz[];
 -- segql/plan.py, Group); NULL where a segment has timers of its own.
 ALTER TABLE segql.segments ADD COLUMN timer_key text;
 
--- The k newest of some timestamps, newest first; repeated instants count as separate events.
-CREATE FUNCTION segql.newest(ts timestamptz[], k integer) RETURNS timestamptz[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT array_agg(t ORDER BY t DESC)
-    FROM (SELECT t FROM unnest(ts) AS x(t) WHERE t IS NOT NULL ORDER BY t DESC LIMIT k) y
-$$;
-
--- How many of the newest timestamps are in the window (after, upto].
-CREATE FUNCTION segql.recent_count(recent timestamptz[], after timestamptz, upto timestamptz)
-RETURNS bigint
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT count(*) FROM unnest(recent) AS x(t) WHERE t > after AND t <= upto
-$$;
-
--- When the window (clock - width, clock] next loses one of them: the oldest inside it leaves.
-CREATE FUNCTION segql.recent_due(recent timestamptz[], clock timestamptz, width interval)
-RETURNS timestamptz
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT min(t) + width FROM unnest(recent) AS x(t) WHERE t > clock - width AND t <= clock
-$$;
 """
 
 DOWNGRADE = r"""
-DROP FUNCTION IF EXISTS segql.recent_due(timestamptz[], timestamptz, interval);
-DROP FUNCTION IF EXISTS segql.recent_count(timestamptz[], timestamptz, timestamptz);
-DROP FUNCTION IF EXISTS segql.newest(timestamptz[], integer);
 ALTER TABLE segql.feature_state DROP COLUMN IF EXISTS recent;
 ALTER TABLE segql.segments DROP COLUMN IF EXISTS timer_key;
 """
