@@ -112,3 +112,18 @@ def test_prune_shows_what_goes_and_needs_yes(segql_cli: Cli, tmp_path: Path) -> 
     assert "--yes" in refused.stderr
     assert "premium_ny" in ok(segql_cli("list"))
     assert "dropped: premium_ny" in ok(segql_cli("deploy", "--prune", "--yes", str(one)))
+
+
+def test_rebuild_repairs_lost_membership(segql_cli: Cli, database_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "shop.sql"
+    path.write_text(DEFINITIONS)
+    assert "nothing is deployed" in segql_cli("rebuild").stderr.lower()
+    ok(segql_cli("clock", "set", "2026-05-01T12:00:00Z"))
+    ok(segql_cli("deploy", str(path)))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT segql.track('ann', 'add_to_cart', '{}', '2026-05-01T11:30:00Z')")
+    assert "no changes" in ok(segql_cli("rebuild"))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM segql.members")  # a restore from an older backup, say
+    assert "1 enter(s), 0 exit(s)" in ok(segql_cli("rebuild"))
+    assert ok(segql_cli("members", "carted", "--csv")).splitlines()[1].startswith("ann,")

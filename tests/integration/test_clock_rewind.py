@@ -50,8 +50,8 @@ def test_set_to_an_earlier_instant_undoes_what_the_future_did(conn: psycopg.Conn
     ]
     # The timers were rebuilt from the new instant: frank leaves the 1-hour window again at
     # T0 + 1h and enters abandoned_cart then, as the first time round.
-    timers = dict(conn.execute("SELECT segment, due_at FROM segql.timers").fetchall())
-    assert timers["carted_recently"] == T0 + timedelta(hours=1)
+    due = conn.execute("SELECT min(due_at) FROM segql.timers WHERE user_id = 'frank'").fetchone()
+    assert due == (T0 + timedelta(hours=1),)
     conn.rollback()
     run.clock_set(conn, T0 + timedelta(hours=1, minutes=1))
     run.tick(conn)
