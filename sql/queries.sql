@@ -127,3 +127,14 @@ SELECT coalesce(max(seq), 0) FROM segql.changes;
 
 -- name: changes_since
 SELECT kind, count(*) FROM segql.changes WHERE seq > %(seq)s GROUP BY kind;
+
+-- name: show_segment
+SELECT s.version,
+       (SELECT count(*) FROM segql.members m WHERE m.segment = s.name),
+       s.definition, s.comment, s.depends_on,
+       ARRAY(SELECT r.name FROM segql.segments r WHERE s.name = ANY(r.depends_on) ORDER BY 1)
+FROM segql.segments s WHERE s.name = %(name)s;
+
+-- name: segment_versions
+SELECT version, deployed_at, definition, comment
+FROM segql.segment_versions WHERE name = %(name)s ORDER BY version;
