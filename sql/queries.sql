@@ -138,3 +138,26 @@ FROM segql.segments s WHERE s.name = %(name)s;
 -- name: segment_versions
 SELECT version, deployed_at, definition, comment
 FROM segql.segment_versions WHERE name = %(name)s ORDER BY version;
+
+-- name: user_memberships
+SELECT m.segment, m.since, s.version FROM segql.members m
+JOIN segql.segments s ON s.name = m.segment
+WHERE m.user_id = %(user_id)s ORDER BY m.segment;
+
+-- name: user_traits
+SELECT traits, updated_at FROM segql.profiles WHERE user_id = %(user_id)s;
+
+-- name: user_recent_events
+SELECT ts, name, props FROM segql.events WHERE user_id = %(user_id)s
+ORDER BY ts DESC, id DESC LIMIT %(limit)s;
+
+-- name: user_event_count
+SELECT count(*) FROM segql.events WHERE user_id = %(user_id)s;
+
+-- name: user_timers
+-- A timer is keyed by a segment, or by the group of segments that share it (timer_key).
+SELECT t.due_at,
+       ARRAY(SELECT s.name FROM segql.segments s
+             WHERE s.timer_key = t.segment OR (s.timer_key IS NULL AND s.name = t.segment)
+             ORDER BY 1)
+FROM segql.timers t WHERE t.user_id = %(user_id)s ORDER BY t.due_at;

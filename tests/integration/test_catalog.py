@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import psycopg
 import pytest
 
-from segql import catalog, deploy, parse
+from segql import catalog, deploy, parse, run, users
 
 V1 = "CREATE SEGMENT vip COMMENT 'big spenders' AS event_sum('purchase', 'amount') > 100;"
 V2 = "CREATE SEGMENT vip COMMENT 'big spenders' AS event_sum('purchase', 'amount') > 50;"
@@ -36,3 +38,24 @@ def test_show_and_rollback(conn: psycopg.Connection) -> None:
         catalog.rollback(conn, "vip", to=9)
     with pytest.raises(deploy.DeployError, match="is the definition deployed now"):
         catalog.rollback(conn, "vip", to=2)
+
+
+def test_a_users_page(conn: psycopg.Connection) -> None:
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    run.clock_set(conn, t0)
+    deploy.deploy(
+        conn, parse.parse_text("CREATE SEGMENT recent AS did('buy', within => '1 hour');")
+    )
+    conn.execute("""SELECT segql.identify('u1', '{"plan": "pro"}')""")
+    conn.execute("""SELECT segql.track('u1', 'buy', '{"amount": 5}')""")
+    conn.execute("SELECT segql.track('u1', 'view', '{}', %s)", [t0 - timedelta(days=1)])
+    conn.commit()
+    page = users.page(conn, "u1")
+    assert page.segments == [("recent", t0, 1)]
+    assert page.traits == {"plan": "pro"} and page.events == 2
+    assert [(name, ts) for ts, name, _ in page.recent] == [
+        ("buy", t0),
+        ("view", t0 - timedelta(days=1)),
+    ]
+    assert page.timers == [(t0 + timedelta(hours=1), ["recent"])]
+    assert not users.page(conn, "nobody").known
