@@ -38,6 +38,8 @@ def _env() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["ident"] = quote_ident
+    # Names from definitions (event names may hold any character) inside a `--` comment.
+    env.filters["one_line"] = lambda text: " ".join(str(text).split())
     env.filters["lit"] = quote_literal
     env.filters["lit_array"] = lambda items: (
         "ARRAY[" + ", ".join(quote_literal(i) for i in items) + "]::text[]"

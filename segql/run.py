@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg import sql
 
-from segql import times
+from segql import rebuild, times
 from segql.sqlfiles import query
 
 REFRESH_CHUNK = 5000  # users per call: bounded arrays, and a plan that still joins by hash
@@ -64,9 +64,9 @@ def _fetch_one(conn: psycopg.Connection, statement: str) -> datetime:
 
 
 def refresh_function(conn: psycopg.Connection) -> sql.Identifier | None:
-    """The deployed program's `p<deploy>_refresh(users, cause)`, or None with nothing deployed."""
-    row = conn.execute(query("program_refresh")).fetchone()
-    return sql.Identifier("segql", row[0]) if row else None
+    """The live program's `p<deploy>_refresh(users, cause)`, or None with nothing deployed."""
+    deploy_id = rebuild.current_program(conn)
+    return None if deploy_id is None else sql.Identifier("segql", f"p{deploy_id}_refresh")
 
 
 def refresh_all(conn: psycopg.Connection, cause: str) -> int:

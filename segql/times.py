@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from segql.errors import SegqlError
+from segql.errors import ConfigError
 
 _UNITS = {
     "s": "seconds",
@@ -33,7 +33,7 @@ _WORDS = {"now": 0, "today": 0, "yesterday": -1, "tomorrow": 1}
 EXAMPLES = "2026-01-31T12:00:00Z, now, yesterday, +2h, -30m, '90d ago' or 'in 3 days'"
 
 
-class TimeError(SegqlError):
+class TimeError(ConfigError):
     """That is not a time segql can read."""
 
 

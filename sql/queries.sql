@@ -40,13 +40,6 @@ WHERE c.oid = to_regclass(%(table)s);
 -- cannot interleave their re-evaluations.
 SELECT segql.now() FROM segql.clock FOR UPDATE;
 
--- name: program_refresh
--- The deployed program's re-evaluation entry point, found through the trigger that runs the
--- program: p<deploy>_events_ins belongs to the same deploy as p<deploy>_refresh.
-SELECT regexp_replace(p.proname, '_events_ins$', '_refresh')
-FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
-WHERE t.tgrelid = 'segql.events'::regclass AND t.tgname = 'segql_events_ins';
-
 -- name: current_program
 -- The deploy whose program is live: the newest one that created its refresh function.
 SELECT d.id FROM segql.deploys d
