@@ -466,6 +466,7 @@ def group_sql(plan: Plan, group: Group, fn: str) -> str:
         joins=joins,
         timed=group.timed,
         timer_key=group.key,
+        reads_traits=any(s.reads_traits for s in segments),
     )
 
 
