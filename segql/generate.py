@@ -420,9 +420,11 @@ def recent_read(alias: str, key: FeatureKey, state: str, needed: int) -> str:
         f"ELSE (SELECT min({next_change('e.ts', width, 'clk.now')}) "
         f"FROM segql.events e WHERE {where}) END"
     )
+    # OFFSET 0 keeps the planner from pulling the subquery up into every expression that
+    # reads its columns, which would evaluate it once per reference instead of once per user.
     return (
-        f"LEFT JOIN LATERAL (SELECT {count} AS cnt, {due} AS due, {pending} AS pending) "
-        f"{alias} ON true"
+        f"LEFT JOIN LATERAL (SELECT {count} AS cnt, {due} AS due, {pending} AS pending "
+        f"OFFSET 0) {alias} ON true"
     )
 
 
