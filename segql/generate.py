@@ -472,6 +472,24 @@ def group_sql(plan: Plan, group: Group, fn: str) -> str:
     )
 
 
+def group_sync_sql(group: Group) -> str:
+    """Re-derive a group's rows of segql.user_groups from segql.members (deploy, rebuild)."""
+    key = quote_literal(group.key)
+    names = _lit_array([s.name for s in group.members])
+    return (
+        f"DELETE FROM segql.user_groups WHERE grp = {key};\n"
+        "INSERT INTO segql.user_groups (user_id, grp, segments)\n"
+        f'SELECT m.user_id, {key}, array_agg(m.segment ORDER BY m.segment COLLATE "C")\n'
+        f"FROM segql.members m WHERE m.segment = ANY({names}) GROUP BY m.user_id;\n"
+    )
+
+
+def groups_cleanup_sql(plan: Plan) -> str:
+    """Forget rows of groups that no longer exist."""
+    keys = _lit_array([g.key for g in plan.groups])
+    return f"DELETE FROM segql.user_groups WHERE grp <> ALL({keys});\n"
+
+
 def full_query(seg: SegmentPlan) -> str:
     """The definition evaluated from scratch over all events: the oracle, and reach estimates."""
     by_name = {s.name: s for s in seg.inlined}

@@ -23,6 +23,17 @@ ALTER TABLE segql.feature_state ADD COLUMN recent timestamptz[];
 -- segql/plan.py, Group); NULL where a segment has timers of its own.
 ALTER TABLE segql.segments ADD COLUMN timer_key text;
 
+-- Which segments of a group each user is in: one probe per user tells a group's function every
+-- member's previous membership, where probing segql.members costs one per (user, segment).
+-- segql.members stays the truth that views and readers use; the two change together, in the
+-- group's function, and a deploy or a rebuild re-derives this from segql.members.
+CREATE TABLE segql.user_groups (
+    user_id  text NOT NULL,
+    grp      text NOT NULL,
+    segments text[] NOT NULL,
+    PRIMARY KEY (user_id, grp)
+);
+
 -- The same crossing as in 0002, in PL/pgSQL: a SQL function whose body has a FROM clause is
 -- never inlined, and its call costs more than the work; this one runs as a simple expression.
 CREATE OR REPLACE FUNCTION segql.crossing(clock timestamptz, k integer, f interval)
@@ -42,6 +53,7 @@ $$;
 """
 
 DOWNGRADE = r"""
+DROP TABLE IF EXISTS segql.user_groups;
 CREATE OR REPLACE FUNCTION segql.crossing(clock timestamptz, k integer, f interval)
 RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
