@@ -38,8 +38,6 @@ def _env() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["ident"] = quote_ident
-    # Names from definitions (event names may hold any character) inside a `--` comment.
-    env.filters["one_line"] = lambda text: " ".join(str(text).split())
     env.filters["lit"] = quote_literal
     env.filters["lit_array"] = lambda items: (
         "ARRAY[" + ", ".join(quote_literal(i) for i in items) + "]::text[]"
@@ -422,9 +420,11 @@ def recent_read(alias: str, key: FeatureKey, state: str, needed: int) -> str:
         f"ELSE (SELECT min({next_change('e.ts', width, 'clk.now')}) "
         f"FROM segql.events e WHERE {where}) END"
     )
+    # OFFSET 0 keeps the planner from pulling the subquery up into every expression that
+    # reads its columns, which would evaluate it once per reference instead of once per user.
     return (
-        f"LEFT JOIN LATERAL (SELECT {count} AS cnt, {due} AS due, {pending} AS pending) "
-        f"{alias} ON true"
+        f"LEFT JOIN LATERAL (SELECT {count} AS cnt, {due} AS due, {pending} AS pending "
+        f"OFFSET 0) {alias} ON true"
     )
 
 
@@ -468,7 +468,26 @@ def group_sql(plan: Plan, group: Group, fn: str) -> str:
         joins=joins,
         timed=group.timed,
         timer_key=group.key,
+        reads_traits=any(s.reads_traits for s in segments),
     )
+
+
+def group_sync_sql(group: Group) -> str:
+    """Re-derive a group's rows of segql.user_groups from segql.members (deploy, rebuild)."""
+    key = quote_literal(group.key)
+    names = _lit_array([s.name for s in group.members])
+    return (
+        f"DELETE FROM segql.user_groups WHERE grp = {key};\n"
+        "INSERT INTO segql.user_groups (user_id, grp, segments)\n"
+        f'SELECT m.user_id, {key}, array_agg(m.segment ORDER BY m.segment COLLATE "C")\n'
+        f"FROM segql.members m WHERE m.segment = ANY({names}) GROUP BY m.user_id;\n"
+    )
+
+
+def groups_cleanup_sql(plan: Plan) -> str:
+    """Forget rows of groups that no longer exist."""
+    keys = _lit_array([g.key for g in plan.groups])
+    return f"DELETE FROM segql.user_groups WHERE grp <> ALL({keys});\n"
 
 
 def full_query(seg: SegmentPlan) -> str:
@@ -502,7 +521,8 @@ def state_agg(plan: Plan, keys: list[FeatureKey], source: str, where: str) -> st
     rows = [
         {
             "id": plan.feature_ids[k],
-            "match": event_match(k.event, k.filter),
+            "name": k.event,
+            "filter": event_match(None, k.filter),
             "value": prop_value(k.prop),
             "recent": k.recent,
         }

@@ -72,6 +72,7 @@ EXPECTED_SCHEMA: dict[str, list[str]] = {
     ],
     "segql.timers": ["segment", "user_id", "due_at"],
     "segql.deferred": ["user_id", "created_at"],
+    "segql.user_groups": ["user_id", "grp", "segments"],
     "segql.consumers": [
         "name",
         "segments",
