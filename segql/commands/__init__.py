@@ -30,6 +30,7 @@ MODULES: list[str] = [
     "segql.commands.demo",
     "segql.commands.feed",
     "segql.commands.synth",
+    "segql.commands.trust",
     "segql.commands.worker",
 ]
 
