@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from segql import generate, ir
+from segql import generate, grants, ir
 from segql.check import check
 from segql.errors import SegqlError
 from segql.parse import Statement, parse_file, parse_text
@@ -90,6 +90,7 @@ def deploy(
 ) -> DeployResult:
     """Deploy the given definitions beside (or, with prune, instead of) the deployed ones."""
     with conn.transaction():
+        grants.act_as_owner(conn)
         conn.execute("LOCK TABLE segql.events, segql.profiles IN SHARE ROW EXCLUSIVE MODE")
         # The tick locks users and then timers; holding timers from the start means a deploy
         # waits for a running tick instead of deadlocking with it.
@@ -199,6 +200,7 @@ def _deploy(
     if the_plan.segments and _needs_user_sync(conn):
         steps.append(Step("sync the user list", _USER_SYNC))
     steps.append(Step("drop superseded functions", _drop_old_functions_sql(deploy_id, the_plan)))
+    steps.append(Step("functions run for segql's owner only", grants.revoke_public_execute_sql()))
 
     for step in steps:
         if not dry_run:

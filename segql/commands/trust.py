@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
+from segql import grants
 from segql import verify as verify_api
 from segql.commands import state
 
@@ -17,6 +18,8 @@ SHOWN = 20  # differences printed per kind; the count is always complete
 
 def register(app: typer.Typer) -> None:
     app.command("verify")(verify)
+    app.command("grant")(grant)
+    app.command("revoke")(revoke)
 
 
 def verify(
@@ -101,3 +104,31 @@ def _progress() -> Iterator[verify_api.Progress | None]:
             bar.update(tasks[step], completed=done, total=total)
 
         yield update
+
+
+def grant(
+    ctx: typer.Context,
+    kind: str = typer.Argument(..., help="ingest, read or admin."),
+    role: str = typer.Argument(..., help="An existing database role."),
+) -> None:
+    """Let ROLE ingest (write events and profiles), read (memberships, the log) or admin."""
+    with state(ctx).connect() as conn:
+        grants.grant(conn, _kind(kind), role)
+    typer.echo(f"granted {kind} to {role}")
+
+
+def revoke(
+    ctx: typer.Context,
+    kind: str = typer.Argument(..., help="ingest, read or admin."),
+    role: str = typer.Argument(..., help="A database role."),
+) -> None:
+    """Take back what `segql grant KIND ROLE` gave."""
+    with state(ctx).connect() as conn:
+        grants.revoke(conn, _kind(kind), role)
+    typer.echo(f"revoked {kind} from {role}")
+
+
+def _kind(text: str) -> grants.Kind:
+    if text not in grants.KINDS:
+        raise grants.GrantError(f"unknown role kind '{text}': use one of {', '.join(grants.KINDS)}")
+    return text  # type: ignore[return-value]
