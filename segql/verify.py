@@ -19,7 +19,9 @@ import psycopg
 from psycopg import sql
 
 from segql import run
+from segql.deploy import deployed
 from segql.errors import SegqlError
+from segql.plan import plan
 from segql.sqlfiles import query
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
@@ -202,6 +204,7 @@ def _repair(conn: psycopg.Connection, users: list[str], progress: Progress | Non
     refresh = _refresh_function(conn)
     if refresh is None:
         raise VerifyError("no program is deployed: deploy the segments again to rebuild them")
+    groups = _groups(conn)
     conn.commit()
     for start in range(0, len(users), CHUNK):
         if progress:
@@ -209,9 +212,25 @@ def _repair(conn: psycopg.Connection, users: list[str], progress: Progress | Non
         chunk = users[start : start + CHUNK]
         with conn.transaction():
             conn.execute(_q("verify_lock_users"), {"users": chunk})
+            _sync_groups(conn, groups, chunk)
             conn.execute(sql.SQL("SELECT {}(%s::text[], 'repair')").format(refresh), [chunk])
     if progress:
         progress("repair", len(users), len(users))
+
+
+def _groups(conn: psycopg.Connection) -> dict[str, list[str]]:
+    """The deployed program's groups: key -> the segments evaluated together."""
+    current = deployed(conn)
+    the_plan = plan(
+        [d.segment for d in current.values()], {n: d.version for n, d in current.items()}
+    )
+    return {g.key: [s.name for s in g.members] for g in the_plan.groups}
+
+
+def _sync_groups(conn: psycopg.Connection, groups: dict[str, list[str]], users: list[str]) -> None:
+    conn.execute(_q("verify_forget_groups"), {"users": users})
+    for key, names in groups.items():
+        conn.execute(_q("verify_sync_group"), {"key": key, "names": names, "users": users})
 
 
 def _refresh_function(conn: psycopg.Connection) -> sql.Composable | None:

@@ -15,15 +15,17 @@ SELECT segql.now();
 
 -- name: verify_overdue
 -- Timers the worker has not processed yet: membership of those users waits for the next tick.
+-- A timer is keyed by its segment, or by a group of segments ('~' and the group's events).
 SELECT t.segment, t.user_id, t.due_at FROM segql.timers t
-WHERE t.due_at <= segql.now() AND t.segment = ANY(%(names)s::text[])
+WHERE t.due_at <= segql.now() AND (t.segment = ANY(%(names)s::text[]) OR t.segment LIKE '~%%')
   AND (%(users)s::text[] IS NULL OR t.user_id = ANY(%(users)s::text[]))
 ORDER BY t.segment, t.due_at, t.user_id;
 
 -- name: verify_orphan_timers
 -- Timers of segments that are not deployed, or of users segql does not know.
 SELECT t.segment, t.user_id, t.due_at FROM segql.timers t
-WHERE NOT EXISTS (SELECT 1 FROM segql.segments s WHERE s.name = t.segment)
+WHERE (NOT EXISTS (SELECT 1 FROM segql.segments s WHERE s.name = t.segment)
+       AND t.segment NOT LIKE '~%')
    OR NOT EXISTS (SELECT 1 FROM segql.users uu WHERE uu.user_id = t.user_id)
 ORDER BY t.segment, t.user_id;
 
@@ -41,7 +43,8 @@ ORDER BY uu.user_id FOR UPDATE;
 
 -- name: verify_timers_of
 SELECT t.segment, t.user_id, t.due_at FROM segql.timers t
-WHERE t.user_id = ANY(%(users)s::text[]) AND t.segment = ANY(%(names)s::text[]);
+WHERE t.user_id = ANY(%(users)s::text[])
+  AND (t.segment = ANY(%(names)s::text[]) OR t.segment LIKE '~%%');
 
 -- name: verify_users
 SELECT uu.user_id FROM segql.users uu ORDER BY uu.user_id;
@@ -61,5 +64,18 @@ ORDER BY 1;
 -- name: verify_delete_orphans
 -- Timers nothing can act on: their segment is gone, or segql never saw their user.
 DELETE FROM segql.timers t
-WHERE NOT EXISTS (SELECT 1 FROM segql.segments s WHERE s.name = t.segment)
+WHERE (NOT EXISTS (SELECT 1 FROM segql.segments s WHERE s.name = t.segment)
+       AND t.segment NOT LIKE '~%')
    OR NOT EXISTS (SELECT 1 FROM segql.users uu WHERE uu.user_id = t.user_id);
+
+-- name: verify_forget_groups
+-- segql.user_groups caches, per user and group, the group's segments the user is in. Before a
+-- repair re-evaluates users it is derived again from segql.members, the side being repaired.
+DELETE FROM segql.user_groups g WHERE g.user_id = ANY(%(users)s::text[]);
+
+-- name: verify_sync_group
+INSERT INTO segql.user_groups (user_id, grp, segments)
+SELECT m.user_id, %(key)s, array_agg(m.segment ORDER BY m.segment COLLATE "C")
+FROM segql.members m
+WHERE m.segment = ANY(%(names)s::text[]) AND m.user_id = ANY(%(users)s::text[])
+GROUP BY m.user_id;

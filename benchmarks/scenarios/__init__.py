@@ -21,6 +21,10 @@ SCENARIOS: list[str] = [
     "benchmarks.scenarios.recompute",
     "benchmarks.scenarios.backfill",
     "benchmarks.scenarios.timers",
+    # Last: state and insert share a database kept until the run ends (benchmarks.loaded).
+    "benchmarks.scenarios.listen",
+    "benchmarks.scenarios.state",
+    "benchmarks.scenarios.insert",
 ]
 
 

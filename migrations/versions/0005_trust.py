@@ -1,7 +1,7 @@
 """Least privilege, and rows the write path refuses.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 
 `segql grant ingest|read|admin ROLE` hands out what each kind of role needs. The write path's
 functions run with their owner's rights (SECURITY DEFINER, search_path pinned), so a role that
@@ -15,8 +15,8 @@ names are the messages a writer sees.
 
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
