@@ -527,7 +527,8 @@ def state_agg(plan: Plan, keys: list[FeatureKey], source: str, where: str) -> st
     rows = [
         {
             "id": plan.feature_ids[k],
-            "match": event_match(k.event, k.filter),
+            "name": k.event,
+            "filter": event_match(None, k.filter),
             "value": prop_value(k.prop),
             "recent": k.recent,
         }
