@@ -30,6 +30,7 @@ MODULES: list[str] = [
     "segql.commands.demo",
     "segql.commands.feed",
     "segql.commands.rebuild",
+    "segql.commands.relay",
     "segql.commands.synth",
     "segql.commands.worker",
 ]
