@@ -28,6 +28,7 @@ MODULES: list[str] = [
     "segql.commands.base",
     "segql.commands.compiler",
     "segql.commands.demo",
+    "segql.commands.estimate",
     "segql.commands.feed",
     "segql.commands.synth",
     "segql.commands.worker",
