@@ -93,7 +93,7 @@ def test_estimate_gives_up_at_the_timeout(conn: psycopg.Connection, database_url
     try:
         assert locked.wait(10)
         statements = parse_text("CREATE SEGMENT any_view AS did('page_view');", "d.sql")
-        with pytest.raises(estimate.EstimateError, match="longer than 0.2 s"):
+        with pytest.raises(estimate.EstimateError, match=r"longer than 0\.2 s"):
             estimate.estimate(conn, statements, timeout=0.2)
     finally:
         release.set()
