@@ -211,7 +211,9 @@ def create_app(
                 yield _event(hub_mod.Update(changes, summaries, now or _utcnow(), position))
                 while True:
                     update = await opened.queue.get()
-                    if update is None:
+                    if update == hub_mod.END:
+                        return
+                    if not isinstance(update, hub_mod.Update):
                         yield ServerSentEvent(data="{}", event="reload")
                         return
                     fresh = hub_mod.unseen(update.changes, seen) if seen else update.changes

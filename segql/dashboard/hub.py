@@ -41,6 +41,8 @@ RATE_MINUTES = 5
 _MIN_FLUSH_INTERVAL = 0.2
 _IDLE_POLL = 1.0
 _QUEUE_SIZE = 1000
+RELOAD = "reload"  # on a stream's queue: the browser fell behind and should reload
+END = "end"  # on a stream's queue: the server is stopping; the browser reconnects later
 
 
 def _dashboard_sql(name: str) -> str:
@@ -102,7 +104,7 @@ class Stream:
 
     def __init__(self, segment: str | None) -> None:
         self.segment = segment
-        self.queue: asyncio.Queue[Update | None] = asyncio.Queue(_QUEUE_SIZE)
+        self.queue: asyncio.Queue[Update | str] = asyncio.Queue(_QUEUE_SIZE + 1)
 
     def wants(self, change: Change) -> bool:
         return self.segment is None or change.segment == self.segment
@@ -114,13 +116,11 @@ class Stream:
         changes = [c for c in update.changes if self.wants(c)]
         if not changes and not segments:
             return
-        try:
-            self.queue.put_nowait(Update(changes, segments, update.now, update.position))
-        except asyncio.QueueFull:
+        if self.queue.qsize() >= _QUEUE_SIZE:
             # A browser that stopped reading is told to reload rather than fall behind forever.
-            with contextlib.suppress(asyncio.QueueEmpty):
-                self.queue.get_nowait()
-            self.queue.put_nowait(None)
+            self.queue.put_nowait(RELOAD)
+            return
+        self.queue.put_nowait(Update(changes, segments, update.now, update.position))
 
 
 class Hub:
@@ -153,9 +153,17 @@ class Hub:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
+        self._stop.close()
+
+    def end_streams(self) -> None:
+        """Close every open stream (from any thread), so that a server can stop at once."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._end_streams)
+
+    def _end_streams(self) -> None:
         for stream in list(self._streams):
             with contextlib.suppress(asyncio.QueueFull):
-                stream.queue.put_nowait(None)
+                stream.queue.put_nowait(END)
 
     # -- streams (event loop side) -----------------------------------------------------------------
 

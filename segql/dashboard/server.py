@@ -8,6 +8,7 @@ import threading
 import time
 
 import uvicorn
+from starlette.applications import Starlette
 
 from segql.dashboard.app import create_app
 from segql.errors import ConfigError
@@ -39,16 +40,22 @@ def url(host: str, port: int, token: str | None = None) -> str:
     return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
 
 
-def _server(database_url: str, host: str, port: int, token: str | None) -> uvicorn.Server:
-    check_exposure(host, token)
-    app = create_app(database_url, token=token)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+def _server(app: Starlette, host: str, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=2,  # open streams never finish by themselves
+    )
     return uvicorn.Server(config)
 
 
 def serve(database_url: str, host: str, port: int, token: str | None = None) -> None:
     """Serve until interrupted."""
-    _server(database_url, host, port, token).run()
+    check_exposure(host, token)
+    _server(create_app(database_url, token=token), host, port).run()
 
 
 class Background:
@@ -60,7 +67,9 @@ class Background:
         self.host = host
         self.port = port or free_port(host)
         self.token = token
-        self._server = _server(database_url, host, self.port, token)
+        check_exposure(host, token)
+        self.app = create_app(database_url, token=token)
+        self._server = _server(self.app, host, self.port)
         self._thread = threading.Thread(
             target=self._server.run, name="segql-dashboard", daemon=True
         )
@@ -79,6 +88,7 @@ class Background:
         return self
 
     def stop(self) -> None:
+        self.app.state.hub.end_streams()
         self._server.should_exit = True
         self._thread.join(15)
 
