@@ -138,6 +138,7 @@ class Hub:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
+        self._stopped = False
 
     # -- lifecycle (event loop side) ---------------------------------------------------------------
 
@@ -150,6 +151,11 @@ class Hub:
         return self._ready.wait(timeout)
 
     def stop(self) -> None:
+        """Stop the reader thread; safe to call again (a server that failed to bind its port
+        ran the startup but never the shutdown)."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)

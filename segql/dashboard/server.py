@@ -83,6 +83,7 @@ class Background:
         deadline = time.monotonic() + timeout
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
                 raise ConfigError(f"the dashboard could not start on {self.host}:{self.port}")
             time.sleep(0.05)
         return self
@@ -90,13 +91,25 @@ class Background:
     def stop(self) -> None:
         self.app.state.hub.end_streams()
         self._server.should_exit = True
-        self._thread.join(15)
+        if self._thread.ident is not None:
+            self._thread.join(15)
+        self.app.state.hub.stop()
 
     def __enter__(self) -> Background:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def free_port(host: str = DEFAULT_HOST) -> int:
