@@ -191,8 +191,9 @@ def create_app(
 
     async def stream(request: Request) -> Response:
         segment = request.query_params.get("segment") or None
+        with_changes = request.query_params.get("changes", "1") != "0"
         last = request.headers.get("last-event-id") or request.query_params.get("after")
-        opened, caught_up = hub.open(segment, _int(last, None))
+        opened, caught_up = hub.open(segment, _int(last, None), with_changes)
         if caught_up is None and last is not None:
             caught_up = await read(hub_mod.replay, segment, int(last))
             if caught_up is None:

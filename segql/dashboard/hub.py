@@ -38,7 +38,7 @@ REPLAY_LIMIT = 5_000  # changes read back from the log for one reconnect; more a
 MINUTES = 24 * 60
 SPARK_MINUTES = 60
 RATE_MINUTES = 5
-_MIN_FLUSH_INTERVAL = 0.2
+_MIN_FLUSH_INTERVAL = 0.1
 _IDLE_POLL = 1.0
 _QUEUE_SIZE = 1000
 RELOAD = "reload"  # on a stream's queue: the browser fell behind and should reload
@@ -100,14 +100,16 @@ class Update:
 
 
 class Stream:
-    """One browser's view of the hub: updates, optionally for one segment only."""
+    """One browser's view of the hub: updates, optionally for one segment only, and with or
+    without the changes themselves (the overview needs only the segments' figures)."""
 
-    def __init__(self, segment: str | None) -> None:
+    def __init__(self, segment: str | None, changes: bool = True) -> None:
         self.segment = segment
+        self.changes = changes
         self.queue: asyncio.Queue[Update | str] = asyncio.Queue(_QUEUE_SIZE + 1)
 
     def wants(self, change: Change) -> bool:
-        return self.segment is None or change.segment == self.segment
+        return self.changes and (self.segment is None or change.segment == self.segment)
 
     def offer(self, update: Update) -> None:
         segments = update.segments
@@ -173,12 +175,14 @@ class Hub:
 
     # -- streams (event loop side) -----------------------------------------------------------------
 
-    def open(self, segment: str | None, last_seq: int | None) -> tuple[Stream, list[Change] | None]:
+    def open(
+        self, segment: str | None, last_seq: int | None, changes: bool = True
+    ) -> tuple[Stream, list[Change] | None]:
         """A new stream, and the changes after `last_seq` when memory still has them (None:
         read them from the log with `replay`). Atomic with `_publish`: both run on the loop."""
-        stream = Stream(segment)
+        stream = Stream(segment, changes)
         self._streams.add(stream)
-        if last_seq is None or last_seq == self.position:
+        if last_seq is None or last_seq == self.position or not changes:
             return stream, []
         seqs = [c.seq for c in self._recent]
         if last_seq in seqs:

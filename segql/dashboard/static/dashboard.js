@@ -12,7 +12,8 @@ const segql = (() => {
   const iso = (s) => s.replace(/\.\d+/, "").replace("+00:00", "Z");
 
   function listen(segment, onUpdate) {
-    const url = "/stream" + (segment ? "?segment=" + encodeURIComponent(segment) : "");
+    // The overview shows figures only: it asks for them without the changes behind them.
+    const url = "/stream?" + (segment ? "segment=" + encodeURIComponent(segment) : "changes=0");
     const source = new EventSource(url);
     const dot = document.getElementById("live");
     source.addEventListener("open", () => dot && dot.classList.add("on"));
