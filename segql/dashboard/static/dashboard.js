@@ -61,10 +61,10 @@ const segql = (() => {
       const data = await (await fetch(`/api/segments/${encodeURIComponent(name)}/series?range=${range}`)).json();
       const opts = {
         width: chartBox.clientWidth || 800, height: 240,
-        series: [{}, { label: "members", stroke: "#2563eb", fill: "rgba(37,99,235,0.08)", width: 2 },
-                 { label: "enters", stroke: "#16a34a", scale: "n", paths: uPlot.paths.bars() },
-                 { label: "exits", stroke: "#dc2626", scale: "n", paths: uPlot.paths.bars() }],
-        axes: [{}, { label: "members" }, { scale: "n", side: 1, grid: { show: false } }],
+        series: [{}, { label: "members", stroke: "#2563eb", fill: "rgba(37,99,235,0.08)", width: 2, points: { show: false } },
+                 { label: "enters", stroke: "#16a34a", fill: "rgba(22,163,74,0.5)", scale: "n", paths: uPlot.paths.bars(), points: { show: false } },
+                 { label: "exits", stroke: "#dc2626", fill: "rgba(220,38,38,0.5)", scale: "n", paths: uPlot.paths.bars(), points: { show: false } }],
+        axes: [{}, { label: "members" }, { scale: "n", side: 1, label: "changes per step", grid: { show: false } }],
         scales: { n: { auto: true } },
       };
       if (plot) plot.destroy();
