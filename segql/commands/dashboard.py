@@ -21,7 +21,12 @@ def dashboard(
         help="Address to listen on; anything but loopback needs --token.",
     ),
     port: int = typer.Option(
-        server.DEFAULT_PORT, "--port", envvar="SEGQL_DASHBOARD_PORT", min=1, max=65535
+        server.DEFAULT_PORT,
+        "--port",
+        envvar="SEGQL_DASHBOARD_PORT",
+        min=1,
+        max=65535,
+        help="Port to listen on.",
     ),
     token: str | None = typer.Option(
         None,
