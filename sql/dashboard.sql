@@ -7,18 +7,20 @@ FROM segql.segments s
 ORDER BY s.name;
 
 -- name: clock_and_position
--- Where a new server's stream starts: a reconnecting browser that saw nothing newer resumes
--- after the last seq logged when the server started.
-SELECT segql.now(), (SELECT max(seq) FROM segql.changes);
+-- Where a new server starts: the snapshot its sizes are counted in, the clock, and the last
+-- seq logged (a reconnecting browser that saw nothing newer resumes after it).
+SELECT pg_current_snapshot()::text, segql.now(), (SELECT max(seq) FROM segql.changes);
 
--- name: sizes_of
--- After a batch of the feed: the clock, the sizes of the segments it touched, and which
--- segments are deployed (a drop also arrives as changes).
-SELECT segql.now(),
-       (SELECT jsonb_object_agg(name, n) FROM (
-            SELECT s.name, (SELECT count(*) FROM segql.members m WHERE m.segment = s.name) AS n
-            FROM segql.segments s WHERE s.name = ANY(%(segments)s::text[])) sized),
-       (SELECT array_agg(name) FROM segql.segments);
+-- name: clock_and_segments
+-- After each batch of the feed: the clock, and which segments are deployed (a drop also arrives
+-- as changes).
+SELECT segql.now(), (SELECT array_agg(name) FROM segql.segments);
+
+-- name: counted
+-- Which of these changes a snapshot already saw.
+SELECT seq FROM segql.changes
+WHERE seq = ANY(%(seqs)s::bigint[])
+  AND pg_visible_in_snapshot(xid, %(snapshot)s::pg_snapshot);
 
 -- name: activity
 -- Enters and exits per segment and minute since a moment: read once when a server starts.

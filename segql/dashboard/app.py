@@ -68,7 +68,8 @@ class TokenCheck(BaseHTTPMiddleware):
             request.cookies.get(TOKEN_COOKIE),
             request.headers.get("authorization", "").removeprefix("Bearer ").strip() or None,
         ]
-        if not any(o is not None and hmac.compare_digest(o, self.token) for o in offered):
+        expected = self.token.encode()
+        if not any(o is not None and hmac.compare_digest(o.encode(), expected) for o in offered):
             return PlainTextResponse(
                 "401: this dashboard needs its token: open it with ?token=TOKEN "
                 "(the value of --token or SEGQL_DASHBOARD_TOKEN).",
@@ -185,8 +186,14 @@ def create_app(
         return page("draft.html", request, title="Draft a segment")
 
     async def draft_estimate(request: Request) -> Response:
-        body = await request.json()
-        text = str(body.get("definition", "")) if isinstance(body, dict) else ""
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("definition"), str):
+            problem = 'send JSON: {"definition": "CREATE SEGMENT ..."}'
+            return JSONResponse({"error": {"message": problem, "problem": problem}}, 400)
+        text = body["definition"]
         return JSONResponse(await read(reads.draft, text, estimate_timeout))
 
     async def stream(request: Request) -> Response:

@@ -2,10 +2,10 @@
 
 A thread reads the change feed (`segql.feed`: its own LISTEN connection and a reading one) and
 hands each drained batch to the event loop, which keeps the last changes in delivery order and
-puts them on every stream's queue. After each batch the thread recounts the sizes of the
-segments that changed (an index-only count on `segql.members`, at most a few times a second),
-and keeps per-minute enters and exits of the last day in memory, so that no browser ever makes
-the server scan the change log.
+puts them on every stream's queue. Sizes are counted once, in the snapshot the feed starts
+from, and then follow the enters and exits the feed delivers; per-minute enters and exits of
+the last day are kept in memory the same way. So neither a browser nor a busy ingest makes the
+server count members or scan the change log again.
 
 A browser that reconnects sends the seq of the last change it saw (`Last-Event-ID`): the changes
 delivered after it are still in memory, or, when the process restarted since, read from the log.
@@ -141,6 +141,7 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
         self._stopped = False
+        self._loaded_at = ""  # the snapshot sizes were counted in
 
     # -- lifecycle (event loop side) ---------------------------------------------------------------
 
@@ -244,13 +245,24 @@ class Hub:
                 last_flush = time.monotonic()
 
     def _load(self, conn: psycopg.Connection) -> None:
-        """Sizes and the last day's activity, once per connection to the database."""
-        now, position = conn.execute(_dashboard_sql("clock_and_position")).fetchone()  # type: ignore[misc]
-        activity = {name: Activity(int(n)) for name, n in conn.execute(_dashboard_sql("sizes"))}
-        rows = conn.execute(_dashboard_sql("activity"), {"since": now - timedelta(days=1)})
-        for segment, minute, kind, n in rows:
-            if segment in activity:
-                activity[segment].add(int(minute), kind, int(n))
+        """Sizes and the last day's activity, in one snapshot, once per connection.
+
+        The feed was opened (its base snapshot taken) just before, so its first batch may hold
+        changes this snapshot already counted: `_flush` leaves those out of the counters.
+        """
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            row = conn.execute(_dashboard_sql("clock_and_position")).fetchone()
+            assert row is not None
+            self._loaded_at, now, position = row
+            sizes = conn.execute(_dashboard_sql("sizes")).fetchall()
+            activity = {name: Activity(int(n)) for name, n in sizes}
+            since = now - timedelta(days=1)
+            for segment, minute, kind, n in conn.execute(
+                _dashboard_sql("activity"), {"since": since}
+            ):
+                if segment in activity:
+                    activity[segment].add(int(minute), kind, int(n))
         self._hand_over(activity, now, position)
 
     def _hand_over(
@@ -265,27 +277,38 @@ class Hub:
         self._loop.call_soon_threadsafe(apply)
 
     def _flush(self, conn: psycopg.Connection, changes: list[Change]) -> None:
-        names = sorted({c.segment for c in changes})
-        row = conn.execute(_dashboard_sql("sizes_of"), {"segments": names}).fetchone()
+        row = conn.execute(_dashboard_sql("clock_and_segments")).fetchone()
         assert row is not None
-        now, sizes, deployed = row[0], row[1] or {}, set(row[2] or [])
+        now, deployed = row[0], set(row[1] or [])
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._apply, changes, sizes, deployed, now)
+        counted = self._counted(conn, changes)
+        self._loop.call_soon_threadsafe(self._apply, changes, counted, deployed, now)
+
+    def _counted(self, conn: psycopg.Connection, changes: list[Change]) -> set[int]:
+        """Seqs of the feed's first batch that `_load`'s snapshot already counted. Later batches
+        open after that snapshot was taken, so none of their transactions were visible in it."""
+        first = [c.seq for c in changes if c.position is not None and c.position.batch_number == 0]
+        if not first:
+            return set()
+        rows = conn.execute(_dashboard_sql("counted"), {"seqs": first, "snapshot": self._loaded_at})
+        return {int(r[0]) for r in rows}
 
     def _apply(
-        self, changes: list[Change], sizes: dict[str, int], deployed: set[str], now: datetime
+        self, changes: list[Change], counted: set[int], deployed: set[str], now: datetime
     ) -> None:
-        """On the loop: fold a batch into the activity and tell every stream."""
+        """On the loop: fold a batch into sizes and activity and tell every stream."""
         self.now = now
         touched = {c.segment for c in changes}
         for c in changes:
-            if c.segment in deployed:
-                self.activity.setdefault(c.segment, Activity()).add(_minute(c.at), c.kind)
+            if c.segment not in deployed or c.seq in counted:
+                continue
+            activity = self.activity.setdefault(c.segment, Activity())
+            activity.size += 1 if c.kind == "enter" else -1
+            activity.add(_minute(c.at), c.kind)
         for name in touched:
             if name not in deployed:
                 self.activity.pop(name, None)
             elif name in self.activity:
-                self.activity[name].size = int(sizes.get(name, 0))
                 self.activity[name].trim(_minute(now))
         summaries = {n: self.activity[n].summary(now) for n in sorted(touched) if n in deployed}
         if changes or summaries:

@@ -8,7 +8,7 @@ const segql = (() => {
     for (const kid of kids) node.append(kid);
     return node;
   };
-  const fmt = (n) => (n > 0 ? "+" : "") + n.toLocaleString("en");
+  const signed = (n) => (n > 0 ? "+" : "") + n;
   const iso = (s) => s.replace(/\.\d+/, "").replace("+00:00", "Z");
 
   function listen(segment, onUpdate) {
@@ -41,7 +41,7 @@ const segql = (() => {
         if (!row) { location.reload(); return; }
         const set = (sel, v) => { const c = row.querySelector(sel); if (c.textContent !== String(v)) { c.textContent = v; c.classList.add("flash"); setTimeout(() => c.classList.remove("flash"), 400); } };
         set("[data-size]", st.size);
-        set("[data-hour]", st.hour); set("[data-day]", st.day);
+        set("[data-hour]", signed(st.hour)); set("[data-day]", signed(st.day));
         set("[data-in]", st.enters_per_min); set("[data-out]", st.exits_per_min);
         spark(row.querySelector("svg[data-spark]"), st.spark);
       }
