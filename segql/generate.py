@@ -7,18 +7,18 @@ old one and swapped in within one transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from typing import Any
 
 import jinja2
 
-from segql import ir
-from segql.plan import FeatureKey, Plan, SegmentPlan
+from segql import features, ir
+from segql.features import STATE_COLUMNS, next_change
+from segql.plan import FeatureKey, Group, Plan, SegmentPlan
 from segql.render import (
     Renderer,
-    agg_value,
     event_match,
     prop_value,
     quote_ident,
@@ -81,10 +81,10 @@ def _source(key: FeatureKey, user_cond: str) -> tuple[str, str]:
         live = " FILTER (WHERE e.ts <= clk.now)"
     if key.filter is not None:
         cond.append(event_match(None, key.filter))
-    columns = (
-        f"count(*){live} AS cnt, count({value}){live} AS vcnt, sum({value}){live} AS sum, "
-        f"min({value}){live} AS min, max({value}){live} AS max, "
-        f"min(e.ts){live} AS first_ts, max(e.ts){live} AS last_ts{_days(key, live)}"
+    columns = ", ".join(
+        f"{column.aggregate.format(v=value)}{live} AS {name}"
+        for name, column in STATE_COLUMNS.items()
+        if name != "days" or key.days
     )
     return " AND ".join(cond), columns
 
@@ -104,13 +104,6 @@ def lateral(alias: str, key: FeatureKey) -> str:
     """The same aggregates for the one user of the outer row (for single-user reads)."""
     cond, columns = _source(key, "e.user_id = u.user_id")
     return f"LEFT JOIN LATERAL (SELECT {columns} FROM segql.events e WHERE {cond}) {alias} ON true"
-
-
-def _days(key: FeatureKey, live: str) -> str:
-    """Distinct UTC calendar days with an event, for active_days."""
-    if not key.days:
-        return ""
-    return f", count(DISTINCT (e.ts AT TIME ZONE 'UTC')::date){live} AS days"
 
 
 def _decimal(text: str) -> Any:
@@ -136,7 +129,7 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
             f"WHERE m.segment = {quote_literal(node.name)} AND m.user_id = u.user_id)"
         )
 
-    render = Renderer(lambda a: agg_value(a, *refs[FeatureKey.of(a)]), member)
+    render = Renderer(lambda a: features.value(a, *refs[FeatureKey.of(a)]), member)
     fn = function_name(seg.name, seg.version)
     create = template(
         "segment.sql.j2",
@@ -152,29 +145,13 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
     return SegmentSQL(fn, create, full_query(seg))
 
 
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "count": ("cnt",),
-    "did": ("cnt",),
-    "sum": ("sum",),
-    "avg": ("sum", "vcnt"),
-    "min": ("min",),
-    "max": ("max",),
-    "first": ("first_ts",),
-    "last": ("last_ts",),
-    "days": ("days",),
-}
-
-
-COLUMNS_ALL = ("cnt", "vcnt", "sum", "min", "max", "first_ts", "last_ts", "days")
-
-
 def _columns(segments: list[SegmentPlan]) -> dict[FeatureKey, set[str]]:
     """Which aggregate columns the segments read of each feature: a scan computes only those."""
     out: dict[FeatureKey, set[str]] = {}
     for seg in segments:
         for node in ir.walk(seg.segment.condition):
             if isinstance(node, ir.Agg):
-                out.setdefault(FeatureKey.of(node), set()).update(COLUMNS[node.kind])
+                out.setdefault(FeatureKey.of(node), set()).update(features.of(node).columns)
     return out
 
 
@@ -193,11 +170,22 @@ def _feature_joins(
     refs: dict[FeatureKey, tuple[str, str]] = {}
     joins: list[str] = []
     scans: dict[tuple[str | None, str], list[FeatureKey]] = {}
-    for key in dict.fromkeys(keys):
-        if key.window is None:
-            fid = plan.feature_ids[key]
-            refs[key] = (f"f{fid}", "")
+    states: set[int] = set()
+
+    def state(key: FeatureKey) -> str:
+        fid = plan.feature_ids[key]
+        if fid not in states:
+            states.add(fid)
             joins.append(state_join(f"f{fid}", fid))
+        return f"f{fid}"
+
+    for number, key in enumerate(dict.fromkeys(keys), start=1):
+        if key.window is None:
+            refs[key] = (state(key), "")
+        elif key in plan.recent:
+            alias = f"r{number}"
+            joins.append(recent_read(alias, key, state(plan.recent[key])))
+            refs[key] = (alias, "")
         else:
             scans.setdefault((key.event, repr(key.filter)), []).append(key)
     for number, shared in enumerate(scans.values(), start=1):
@@ -257,7 +245,6 @@ def _all(parts: list[str]) -> str:
     return "(" + " AND ".join(parts) + ")" if parts else "true"
 
 
-_FALLING = ("count", "did", "days")  # windowed kinds that only fall with the clock
 _UNKNOWN = _Fate("false", "false", "false")
 
 
@@ -295,7 +282,7 @@ class _Fates:
 
     def falling_bool(self, agg: ir.Agg) -> _Fate:
         """did(..., within): true can become false, false stays false unless events are due."""
-        if agg.kind != "did" or agg.window is None:
+        if agg.type != "bool" or agg.window is None or not features.of(agg).falls_with_clock:
             return _UNKNOWN
         stays_false = f"(NOT {self.pending(agg)} AND NOT {self.render(agg)})"
         return _Fate(stays_false, "false", stays_false)
@@ -331,7 +318,9 @@ class _Fates:
 
 
 def _falling(node: ir.Expr) -> bool:
-    return isinstance(node, ir.Agg) and node.window is not None and node.kind in _FALLING
+    return (
+        isinstance(node, ir.Agg) and node.window is not None and features.of(node).falls_with_clock
+    )
 
 
 def _windowed(node: ir.Expr) -> bool:
@@ -374,21 +363,14 @@ def windowed_scan(
         inside = f"e.ts > clk.now - {width}"
         live = f" FILTER (WHERE {inside} AND e.ts <= clk.now)"
         value = prop_value(key.prop)
-        wanted = columns.get(key, set(COLUMNS_ALL))
-        every = {
-            "cnt": f"count(*){live}",
-            "vcnt": f"count({value}){live}",
-            "sum": f"sum({value}){live}",
-            "min": f"min({value}){live}",
-            "max": f"max({value}){live}",
-            "first_ts": f"min(e.ts){live}",
-            "last_ts": f"max(e.ts){live}",
-            "days": f"count(DISTINCT (e.ts AT TIME ZONE 'UTC')::date){live}",
-        }
-        cols += [f"{sql} AS {p}{name}" for name, sql in every.items() if name in wanted]
+        wanted = columns.get(key, set(STATE_COLUMNS))
+        cols += [
+            f"{column.aggregate.format(v=value)}{live} AS {p}{name}"
+            for name, column in STATE_COLUMNS.items()
+            if name in wanted
+        ]
         cols.append(
-            f"min(CASE WHEN e.ts > clk.now THEN e.ts ELSE e.ts + {width} END) "
-            f"FILTER (WHERE {inside}) AS {p}due"
+            f"min({next_change('e.ts', width, 'clk.now')}) FILTER (WHERE {inside}) AS {p}due"
         )
     # Events stamped after the clock will still enter a window: until then, counts can rise.
     cols.append("bool_or(e.ts > clk.now) AS pending")
@@ -404,6 +386,37 @@ def windowed_scan(
     )
 
 
+def recent_read(alias: str, key: FeatureKey, state: str) -> str:
+    """A windowed count of the outer user from its source's newest timestamps, in O(1).
+
+    Exact while no event of the source is stamped after the clock (the state's last_ts is
+    then in the past, so the newest timestamps are the newest up to now); otherwise, and only
+    then, the window's events are read, as windowed_scan would.
+    """
+    width = seconds(_decimal(key.window or "0"))
+    pending = f"coalesce({state}.last_ts > clk.now, false)"
+    cond = ["e.user_id = u.user_id", f"e.ts > clk.now - {width}"]
+    if key.event is not None:
+        cond.append(f"e.name = {quote_literal(key.event)}")
+    if key.filter is not None:
+        cond.append(event_match(None, key.filter))
+    where = " AND ".join(cond)
+    count = (
+        f"CASE WHEN NOT {pending} "
+        f"THEN segql.recent_count({state}.recent, clk.now - {width}, clk.now) "
+        f"ELSE (SELECT count(*) FROM segql.events e WHERE {where} AND e.ts <= clk.now) END"
+    )
+    due = (
+        f"CASE WHEN NOT {pending} THEN segql.recent_due({state}.recent, clk.now, {width}) "
+        f"ELSE (SELECT min({next_change('e.ts', width, 'clk.now')}) "
+        f"FROM segql.events e WHERE {where}) END"
+    )
+    return (
+        f"LEFT JOIN LATERAL (SELECT {count} AS cnt, {due} AS due, {pending} AS pending) "
+        f"{alias} ON true"
+    )
+
+
 def state_join(alias: str, fid: int) -> str:
     """A state feature for the outer user: one primary-key probe, whatever the estimates."""
     return (
@@ -416,14 +429,16 @@ def group_function_name(deploy: int, index: int) -> str:
     return f"p{deploy}_g{index}"
 
 
-def group_sql(plan: Plan, segments: list[SegmentPlan], fn: str) -> str:
+def group_sql(plan: Plan, group: Group, fn: str) -> str:
     """One function that evaluates several dependency-free segments in one statement."""
-    refs, joins = _feature_joins(plan, [k for s in segments for k in s.keys], _columns(segments))
+    segments = group.members
+    keys = [k for s in segments for k in s.keys]
+    refs, joins = _feature_joins(plan, keys, _columns(segments), per_user=True)
 
     def no_segment(node: ir.InSegment) -> str:
         raise TypeError("grouped segments read no other segment")
 
-    render = Renderer(lambda a: agg_value(a, *refs[FeatureKey.of(a)]), no_segment)
+    render = Renderer(lambda a: features.value(a, *refs[FeatureKey.of(a)]), no_segment)
     members = []
     for s in segments:
         members.append(
@@ -435,7 +450,14 @@ def group_sql(plan: Plan, segments: list[SegmentPlan], fn: str) -> str:
                 "due": _timer_due(s, refs, render),
             }
         )
-    return template("group.sql.j2", fn=fn, members=members, joins=joins)
+    return template(
+        "group.sql.j2",
+        fn=fn,
+        members=members,
+        joins=joins,
+        timed=group.timed,
+        timer_key=group.key,
+    )
 
 
 def full_query(seg: SegmentPlan) -> str:
@@ -454,7 +476,7 @@ def full_query(seg: SegmentPlan) -> str:
         # Membership is never unknown: a NULL condition means "not a member".
         return f"coalesce({render(by_name[node.name].condition)}, false)"
 
-    render = Renderer(lambda a: agg_value(a, aliases[FeatureKey.of(a)]), inline)
+    render = Renderer(lambda a: features.value(a, aliases[FeatureKey.of(a)]), inline)
     return template("full.sql.j2", joins=joins, predicate=render(seg.segment.condition))
 
 
@@ -465,132 +487,175 @@ def _aggs(condition: ir.Expr) -> list[ir.Agg]:
 # -- the program -------------------------------------------------------------------------------
 
 
-@dataclass
-class _ChainSegment:
-    name: str
-    index: int
-    fn: str
-    deps: list[int]
-
-
 def state_agg(plan: Plan, keys: list[FeatureKey], source: str, where: str) -> str:
-    features = [
+    rows = [
         {
             "id": plan.feature_ids[k],
             "match": event_match(k.event, k.filter),
             "value": prop_value(k.prop),
+            "recent": k.recent,
         }
         for k in keys
     ]
-    return template("state_agg.sql.j2", source=source, where=where, features=features).strip()
+    return template("state_agg.sql.j2", source=source, where=where, features=rows).strip()
+
+
+def _recent_merge(plan: Plan, keys: list[FeatureKey]) -> str:
+    """Stored newest timestamps merged with a batch's, each feature keeping its own number."""
+    sizes = [f"WHEN {plan.feature_ids[k]} THEN {k.recent}" for k in keys if k.recent]
+    if not sizes:
+        return "NULL"
+    return (
+        "CASE WHEN excluded.recent IS NULL THEN fs.recent "
+        "WHEN fs.recent IS NULL THEN excluded.recent "
+        "ELSE segql.newest(fs.recent || excluded.recent, "
+        f"CASE fs.feature_id {' '.join(sizes)} END) END"
+    )
+
+
+def feature_backfill_sql(plan: Plan, keys: list[FeatureKey]) -> str:
+    """Shared state features computed from every event (deploy of new features, rebuild)."""
+    merged = [c.name for c in STATE_COLUMNS.values() if c.merge]
+    columns = ", ".join(["feature_id", "user_id", *merged, "recent"])
+    return (
+        f"INSERT INTO segql.feature_state ({columns})\n"
+        + state_agg(plan, keys, "segql.events", "")
+        + ";"
+    )
 
 
 def program_sql(plan: Plan, deploy: int) -> str:
     """Trigger functions, triggers and the timer tick for every deployed segment together."""
     index = {s.name: i + 1 for i, s in enumerate(plan.segments)}
-    chain_segments = [
-        _ChainSegment(
-            s.name,
-            index[s.name],
-            function_name(s.name, s.version),
-            [index[d] for d in s.segment.depends_on],
+    grouped = {s.name for g in plan.groups for s in g.members}
+    read_by_others = {d for s in plan.segments for d in s.segment.depends_on}
+    units: list[_Unit] = [
+        _Unit(
+            fn=group_function_name(deploy, number),
+            group=group,
+            # Which members' changes other segments read, by their chain variable.
+            changed=[(index[s.name], s.name) for s in group.members if s.name in read_by_others],
+        )
+        for number, group in enumerate(plan.groups, start=1)
+    ]
+    # Groups read no other segment, so they come first; the rest follow in dependency order.
+    units += [
+        _Unit(
+            fn=function_name(s.name, s.version),
+            segment=s,
+            index=index[s.name],
+            deps=[index[d] for d in s.segment.depends_on],
         )
         for s in plan.segments
+        if s.name not in grouped
     ]
-    event_sets: list[dict[str, Any]] = []
-    set_of: dict[str, int] = {}
-    for s in plan.segments:
-        if not s.events:
-            continue
-        names = None if None in s.events else sorted(e for e in s.events if e is not None)
-        entry = {"names": names}
-        if entry not in event_sets:
-            event_sets.append(entry)
-        set_of[s.name] = event_sets.index(entry) + 1
+    event_sets = [g.events for g in plan.groups]
+    event_sets += [
+        names
+        for s in plan.segments
+        if s.name not in grouped and s.events
+        for names in [None if None in s.events else sorted(e for e in s.events if e)]
+        if names not in event_sets
+    ]
 
-    def seeds(fn: Any) -> dict[str, str]:
-        return {s.name: fn(s) for s in plan.segments}
+    def set_of(s: SegmentPlan) -> int:
+        return event_sets.index(None if None in s.events else sorted(e for e in s.events if e)) + 1
 
-    def new(s: SegmentPlan) -> str:
-        return "v_new" if plan.must_see_new_users(s) else "NULL::text[]"
+    def must_see(segments: list[SegmentPlan]) -> bool:
+        return any(plan.must_see_new_users(s) for s in segments)
 
-    def new_or_gone(s: SegmentPlan) -> str:
-        return "v_new || v_gone" if plan.must_see_new_users(s) else "NULL::text[]"
+    def insert_seed(unit: _Unit) -> str:
+        segments = unit.segments
+        seed = [f"v_set_{set_of(segments[0])}"] if segments[0].events else []
+        return " || ".join([*seed, "v_new"] if must_see(segments) else seed)
 
-    insert_seeds = seeds(
-        lambda s: f"v_set_{set_of[s.name]} || {new(s)}" if s.name in set_of else new(s)
-    )
-    profile_seeds = seeds(
-        lambda s: "v_affected || v_new || v_gone" if s.reads_traits else new_or_gone(s)
-    )
-    tick_seeds = seeds(
-        lambda s: (
-            (
-                "array(SELECT x.u FROM unnest(v_segs, v_affected) AS x(s, u) "
-                f"WHERE x.s = {quote_literal(s.name)})"
-            )
-            if s.timed
-            else "NULL::text[]"
+    def profile_seed(unit: _Unit) -> str:
+        if any(s.reads_traits for s in unit.segments):
+            return "v_affected || v_new || v_gone"
+        return "v_new || v_gone" if must_see(unit.segments) else ""
+
+    def tick_seed(unit: _Unit) -> str:
+        if not any(s.timed for s in unit.segments):
+            return ""
+        keys = sorted({unit.timer_key, *(s.name for s in unit.segments)})
+        return (
+            "array(SELECT x.u FROM unnest(v_segs, v_affected) AS x(s, u) "
+            f"WHERE x.s = ANY({_lit_array(keys)}))"
         )
-    )
-    all_seeds = seeds(lambda s: "v_affected")
+
+    def chain(seed: Any, cause: str, clocks: str = "") -> str:
+        return "\n".join(u.call(seed(u), cause, clocks) for u in units)
+
     keys = plan.state_keys
-
-    def chain(
-        segments: list[_ChainSegment], seed: dict[str, str], cause: str, clocks: str = ""
-    ) -> str:
-        return template(
-            "chain.sql.j2", segments=segments, seeds=seed, cause=cause, clocks=clocks
-        ).rstrip()
-
-    # On insert, segments that read the same events and no other segment are evaluated
-    # together, so each feature is read once per batch for all of them.
-    groups: dict[int, list[SegmentPlan]] = {}
-    for s in plan.segments:
-        if s.name in set_of and not s.segment.depends_on:
-            groups.setdefault(set_of[s.name], []).append(s)
-    grouped_names = {s.name for g in groups.values() for s in g}
-    read_by_others = {d for s in plan.segments for d in s.segment.depends_on}
-    group_defs: list[str] = []
-    insert_lines: list[str] = []
-    for number, (set_index, members) in enumerate(groups.items(), start=1):
-        fn = group_function_name(deploy, number)
-        group_defs.append(group_sql(plan, members, fn))
-        seed = f"v_set_{set_index}"
-        if any(plan.must_see_new_users(s) for s in members):
-            seed += " || v_new"
-        insert_lines += [
-            f"    v_users := {seed};",
-            "    IF cardinality(v_users) > 0 THEN",
-            "        SELECT array_agg(x.segment), array_agg(x.user_id) INTO v_gs, v_gu",
-            f"        FROM segql.{quote_ident(fn)}(v_users, 'event') AS x;",
-        ]
-        for s in members:
-            if s.name in read_by_others:
-                insert_lines.append(
-                    f"        v_changed_{index[s.name]} := array(SELECT y.u FROM "
-                    f"unnest(v_gs, v_gu) AS y(s, u) WHERE y.s = {quote_literal(s.name)});"
-                )
-        insert_lines.append("    END IF;")
-    rest = [c for c in chain_segments if c.name not in grouped_names]
-    insert_body = "\n".join(insert_lines) + "\n" + chain(rest, insert_seeds, "'event'")
-
     return template(
         "program.sql.j2",
         deploy=deploy,
-        group_functions=group_defs,
-        insert_body=insert_body,
-        segments=chain_segments,
+        group_functions=[group_sql(plan, u.group, u.fn) for u in units if u.group],
+        chain_vars=list(index.values()),
         features=keys,
+        state_columns=[c for c in STATE_COLUMNS.values() if c.merge is not None],
+        recent_merge=_recent_merge(plan, keys),
         event_sets=event_sets,
-        insert_seeds=insert_seeds,
-        affected_seeds=all_seeds,
-        profile_seeds=profile_seeds,
-        refresh_seeds=all_seeds,
-        tick_seeds=tick_seeds,
-        chain=chain,
+        insert_chain=chain(insert_seed, "'event'"),
+        affected_chain=chain(lambda u: "v_affected", "'event'"),
+        profile_chain=chain(profile_seed, "'profile'"),
+        refresh_chain=chain(lambda u: "v_affected", "p_cause"),
+        tick_chain=chain(tick_seed, "'time'", ", v_affected, v_ats"),
         state_agg=lambda source, where: state_agg(plan, keys, source, where),
     )
+
+
+def _lit_array(items: list[str]) -> str:
+    return "ARRAY[" + ", ".join(quote_literal(i) for i in items) + "]::text[]"
+
+
+@dataclass
+class _Unit:
+    """One call of the chain: a group's function, or a segment's own."""
+
+    fn: str
+    group: Group | None = None
+    segment: SegmentPlan | None = None
+    index: int = 0  # the segment's chain variable v_changed_<index>
+    deps: list[int] = field(default_factory=list)
+    changed: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def segments(self) -> list[SegmentPlan]:
+        if self.group is not None:
+            return self.group.members
+        assert self.segment is not None
+        return [self.segment]
+
+    @property
+    def timer_key(self) -> str:
+        if self.group is not None:
+            return self.group.key
+        assert self.segment is not None
+        return self.segment.name
+
+    def call(self, seed: str, cause: str, clocks: str) -> str:
+        """Evaluate the unit for the seed users (and, for a segment, users whose membership of
+        a segment it reads changed); an empty seed and no dependency means no call at all."""
+        parts = ([seed] if seed else []) + [f"v_changed_{d}" for d in self.deps]
+        if not parts:
+            return ""
+        fn = f"segql.{quote_ident(self.fn)}"
+        lines = [f"    v_users := {' || '.join(parts)};", "    IF cardinality(v_users) > 0 THEN"]
+        if self.group is None:
+            lines.append(f"        v_changed_{self.index} := {fn}(v_users, {cause}{clocks});")
+        else:
+            lines += [
+                "        SELECT array_agg(x.segment), array_agg(x.user_id) INTO v_gs, v_gu",
+                f"        FROM {fn}(v_users, {cause}{clocks}) AS x;",
+            ]
+            lines += [
+                f"        v_changed_{i} := array(SELECT y.u FROM unnest(v_gs, v_gu) AS y(s, u) "
+                f"WHERE y.s = {quote_literal(name)});"
+                for i, name in self.changed
+            ]
+        lines.append("    END IF;")
+        return "\n".join(lines)
 
 
 def empty_member_sql(seg: SegmentPlan, deps: dict[str, bool]) -> str:
@@ -600,7 +665,7 @@ def empty_member_sql(seg: SegmentPlan, deps: dict[str, bool]) -> str:
     against this segment unless it brings events the segment reads.
     """
     render = Renderer(
-        lambda a: agg_value(a, "z"),
+        lambda a: features.value(a, "z"),
         lambda node: "true" if deps.get(node.name, True) else "false",
     )
     dues = [render.crossing(atom, slope) for atom, slope in seg.atoms]

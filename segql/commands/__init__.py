@@ -31,6 +31,7 @@ MODULES: list[str] = [
     "segql.commands.demo",
     "segql.commands.estimate",
     "segql.commands.feed",
+    "segql.commands.rebuild",
     "segql.commands.synth",
     "segql.commands.worker",
 ]
