@@ -9,6 +9,9 @@ from subprocess import CompletedProcess
 
 import psycopg
 
+from segql import deploy, run
+from segql.parse import parse_text
+
 Cli = Callable[..., CompletedProcess[str]]
 
 DRAFT = """
@@ -23,16 +26,16 @@ def ok(result: CompletedProcess[str]) -> str:
 
 
 def test_estimate_json_sql_and_errors(segql_cli: Cli, database_url: str, tmp_path: Path) -> None:
-    ok(segql_cli("clock", "set", "2026-05-01T12:00:00Z"))
     with psycopg.connect(database_url, autocommit=True) as conn:
+        run.clock_set(conn, "2026-05-01T12:00:00Z")
         conn.execute("SELECT segql.track('ann', 'add_to_cart', '{}', '2026-05-01T11:30:00Z')")
         conn.execute("SELECT segql.track('bob', 'add_to_cart', '{}', '2026-05-01T10:30:00Z')")
         conn.execute("""SELECT segql.identify('ann', '{"city": "New York"}')""")
         conn.execute("""SELECT segql.identify('cat', '{"city": "Newark"}')""")
+    with psycopg.connect(database_url) as conn:
+        deploy.deploy(conn, parse_text("CREATE SEGMENT ny AS city LIKE 'New%';", "ny.sql"))
     path = tmp_path / "draft.sql"
     path.write_text(DRAFT)
-    (tmp_path / "ny.sql").write_text("CREATE SEGMENT ny AS city LIKE 'New%';")
-    ok(segql_cli("deploy", str(tmp_path / "ny.sql")))
 
     out = json.loads(ok(segql_cli("estimate", str(path), "--json")))
     assert out == [
