@@ -121,3 +121,24 @@ def test_the_token_is_enforced(page: Any, shop: str) -> None:
         track(shop, "bob", "add_to_cart")
         expect(size_cell(page, "carted")).to_have_text("2", timeout=5000)
         assert page.goto(f"{base}segments/carted").status == 200  # type: ignore[union-attr]
+
+
+def test_segment_members_and_user_pages(page: Any, dashboard: Background) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{dashboard.url}segments/carted")
+    expect(page.locator("#chart canvas")).to_have_count(1)  # the size chart was drawn
+    expect(page.locator("#member-count")).to_have_text("1 matching")
+    page.fill("#member-search input[name=q]", "zzz")
+    expect(page.locator("#member-count")).to_have_text("0 matching")
+    page.fill("#member-search input[name=q]", "an")
+    expect(page.locator("#members a", has_text="ann")).to_have_count(1)
+    href = page.locator("#csv").get_attribute("href") or ""
+    csv = page.request.get(dashboard.url.rstrip("/") + href, fail_on_status_code=True)
+    assert csv.text().splitlines()[0] == "user_id,since"
+    assert [line.split(",")[0] for line in csv.text().splitlines()[1:]] == ["ann"]
+
+    page.locator("#members a", has_text="ann").click()
+    expect(page.locator('tr[data-segment="carted"] [data-member]')).to_contain_text("since")
+    expect(page.locator('tr[data-segment="buyers"] [data-member]')).to_have_text("no")
+    expect(page.locator("table.intervals")).to_contain_text("still a member")

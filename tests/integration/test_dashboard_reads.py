@@ -84,3 +84,19 @@ def test_live_sizes_stay_exact_when_the_server_starts_during_writes(database_url
             assert shown == expected
     finally:
         writer.join()
+
+
+def test_a_users_page_explains_every_segment(conn: psycopg.Connection) -> None:
+    definitions = """
+    CREATE SEGMENT pricing AS event_count('page_view') FILTER (WHERE url LIKE '%/pricing%') >= 1;
+    CREATE SEGMENT ny AS city LIKE 'New%';
+    """
+    deploy.deploy(conn, parse_text(definitions, "x.sql"))
+    conn.execute("""SELECT segql.track('ann', 'page_view', '{"url": "/pricing/a"}')""")
+    conn.commit()
+    explained = {e.segment: e for e in reads.explanations(conn, "ann")}
+    assert explained["pricing"].member and explained["pricing"].holds
+    assert not explained["ny"].member and not explained["ny"].holds
+    assert [(i.segment, i.left) for i in reads.intervals(reads.user_history(conn, "ann"))] == [
+        ("pricing", None)
+    ]
