@@ -27,7 +27,9 @@ def _chromium() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API runs an event loop in this thread while it is open, and
+# tests after these ones may start loops of their own.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     path = _chromium()
     if path is None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from segql.dashboard.hub import Activity, Hub, Stream, Update
 from segql.dashboard.server import check_exposure, is_loopback
@@ -11,6 +14,23 @@ from segql.errors import ConfigError
 from segql.feed import Change
 
 NOW = datetime(2026, 5, 1, 12, 0, 30, tzinfo=UTC)
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run on a loop of its own thread: this thread may already run one (Playwright's)."""
+    failures: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(main)
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if failures:
+        raise failures[0]
 
 
 def change(seq: int, segment: str = "vip", kind: str = "enter", ago: float = 0) -> Change:
@@ -52,7 +72,7 @@ def test_a_stream_sees_its_segment_only_and_the_overview_no_changes() -> None:
         seen = overview.queue.get_nowait()
         assert isinstance(seen, Update) and seen.changes == [] and len(seen.segments) == 2
 
-    asyncio.run(go())
+    run_loop(go())
 
 
 def test_a_reconnect_resumes_from_memory_or_asks_for_the_log() -> None:
@@ -70,7 +90,7 @@ def test_a_reconnect_resumes_from_memory_or_asks_for_the_log() -> None:
         assert unknown is None
         hub.stop()
 
-    asyncio.run(go())
+    run_loop(go())
 
 
 def test_only_loopback_goes_without_a_token() -> None:
