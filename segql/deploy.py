@@ -196,6 +196,18 @@ def _deploy(
         steps.append(
             Step("backfill new shared features", generate.feature_backfill_sql(the_plan, new_keys))
         )
+    keys_now: dict[str, str | None] = dict(
+        conn.execute("SELECT name, timer_key FROM segql.segments").fetchall()
+    )
+    stale = [
+        g
+        for g in the_plan.groups
+        if any(s.name in fresh or keys_now.get(s.name) != g.key for s in g.members)
+    ]
+    for g in stale:
+        steps.append(Step(f"memberships of group {g.key}", generate.group_sync_sql(g)))
+    if stale or result.dropped:
+        steps.append(Step("forget removed groups", generate.groups_cleanup_sql(the_plan)))
     if the_plan.segments and _needs_user_sync(conn):
         steps.append(Step("sync the user list", _USER_SYNC))
     steps.append(Step("drop superseded functions", _drop_old_functions_sql(deploy_id, the_plan)))
@@ -306,6 +318,8 @@ SELECT pg_notify('segql', json_build_object('xid', pg_current_xact_id()::text)::
                  json_build_object('xid', pg_current_xact_id()::text)::text)
 WHERE EXISTS (SELECT 1 FROM logged);
 DELETE FROM segql.timers WHERE segment = {lit};
+UPDATE segql.user_groups SET segments = array_remove(segments, {lit}) WHERE {lit} = ANY(segments);
+DELETE FROM segql.user_groups WHERE cardinality(segments) = 0;
 DELETE FROM segql.segments WHERE name = {lit};
 DROP VIEW IF EXISTS segments.{generate.quote_ident(name)};
 """

@@ -184,7 +184,8 @@ def _feature_joins(
             refs[key] = (state(key), "")
         elif key in plan.recent:
             alias = f"r{number}"
-            joins.append(recent_read(alias, key, state(plan.recent[key])))
+            source, needed = plan.recent[key]
+            joins.append(recent_read(alias, key, state(source), needed))
             refs[key] = (alias, "")
         else:
             scans.setdefault((key.event, repr(key.filter)), []).append(key)
@@ -386,12 +387,13 @@ def windowed_scan(
     )
 
 
-def recent_read(alias: str, key: FeatureKey, state: str) -> str:
+def recent_read(alias: str, key: FeatureKey, state: str, needed: int) -> str:
     """A windowed count of the outer user from its source's newest timestamps, in O(1).
 
     Exact while no event of the source is stamped after the clock (the state's last_ts is
     then in the past, so the newest timestamps are the newest up to now); otherwise, and only
-    then, the window's events are read, as windowed_scan would.
+    then, the window's events are read, as windowed_scan would. A key that needs one newest
+    timestamp (did, or a count against 0) reads last_ts; others count in the `recent` array.
     """
     width = seconds(_decimal(key.window or "0"))
     pending = f"coalesce({state}.last_ts > clk.now, false)"
@@ -401,19 +403,28 @@ def recent_read(alias: str, key: FeatureKey, state: str) -> str:
     if key.filter is not None:
         cond.append(event_match(None, key.filter))
     where = " AND ".join(cond)
+    if needed == 1:
+        inside = f"{state}.last_ts > clk.now - {width}"
+        count = f"CASE WHEN {inside} THEN 1 ELSE 0 END"
+        due = f"CASE WHEN {inside} THEN {state}.last_ts + {width} END"
+    else:
+        inside = f"r.ts > clk.now - {width} AND r.ts <= clk.now"
+        count = f"(SELECT count(*) FROM unnest({state}.recent) AS r(ts) WHERE {inside})"
+        due = f"(SELECT min(r.ts) + {width} FROM unnest({state}.recent) AS r(ts) WHERE {inside})"
     count = (
-        f"CASE WHEN NOT {pending} "
-        f"THEN segql.recent_count({state}.recent, clk.now - {width}, clk.now) "
+        f"CASE WHEN NOT {pending} THEN {count} "
         f"ELSE (SELECT count(*) FROM segql.events e WHERE {where} AND e.ts <= clk.now) END"
     )
     due = (
-        f"CASE WHEN NOT {pending} THEN segql.recent_due({state}.recent, clk.now, {width}) "
+        f"CASE WHEN NOT {pending} THEN {due} "
         f"ELSE (SELECT min({next_change('e.ts', width, 'clk.now')}) "
         f"FROM segql.events e WHERE {where}) END"
     )
+    # OFFSET 0 keeps the planner from pulling the subquery up into every expression that
+    # reads its columns, which would evaluate it once per reference instead of once per user.
     return (
-        f"LEFT JOIN LATERAL (SELECT {count} AS cnt, {due} AS due, {pending} AS pending) "
-        f"{alias} ON true"
+        f"LEFT JOIN LATERAL (SELECT {count} AS cnt, {due} AS due, {pending} AS pending "
+        f"OFFSET 0) {alias} ON true"
     )
 
 
@@ -457,7 +468,26 @@ def group_sql(plan: Plan, group: Group, fn: str) -> str:
         joins=joins,
         timed=group.timed,
         timer_key=group.key,
+        reads_traits=any(s.reads_traits for s in segments),
     )
+
+
+def group_sync_sql(group: Group) -> str:
+    """Re-derive a group's rows of segql.user_groups from segql.members (deploy, rebuild)."""
+    key = quote_literal(group.key)
+    names = _lit_array([s.name for s in group.members])
+    return (
+        f"DELETE FROM segql.user_groups WHERE grp = {key};\n"
+        "INSERT INTO segql.user_groups (user_id, grp, segments)\n"
+        f'SELECT m.user_id, {key}, array_agg(m.segment ORDER BY m.segment COLLATE "C")\n'
+        f"FROM segql.members m WHERE m.segment = ANY({names}) GROUP BY m.user_id;\n"
+    )
+
+
+def groups_cleanup_sql(plan: Plan) -> str:
+    """Forget rows of groups that no longer exist."""
+    keys = _lit_array([g.key for g in plan.groups])
+    return f"DELETE FROM segql.user_groups WHERE grp <> ALL({keys});\n"
 
 
 def full_query(seg: SegmentPlan) -> str:
@@ -508,8 +538,8 @@ def _recent_merge(plan: Plan, keys: list[FeatureKey]) -> str:
     return (
         "CASE WHEN excluded.recent IS NULL THEN fs.recent "
         "WHEN fs.recent IS NULL THEN excluded.recent "
-        "ELSE segql.newest(fs.recent || excluded.recent, "
-        f"CASE fs.feature_id {' '.join(sizes)} END) END"
+        "ELSE ARRAY(SELECT r.ts FROM unnest(fs.recent || excluded.recent) AS r(ts) "
+        f"ORDER BY r.ts DESC LIMIT CASE fs.feature_id {' '.join(sizes)} END) END"
     )
 
 

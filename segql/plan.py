@@ -111,7 +111,9 @@ class Plan:
     empty_timed: dict[str, bool] = field(default_factory=dict)
     # Windowed counts read from the newest timestamps of their source instead of a window scan:
     # each such windowed key maps to the state feature that keeps enough of them.
-    recent: dict[FeatureKey, FeatureKey] = field(default_factory=dict)
+    # The value is (that state feature, how many newest timestamps this key needs): one is the
+    # state's last_ts, more are kept in its `recent` array.
+    recent: dict[FeatureKey, tuple[FeatureKey, int]] = field(default_factory=dict)
     groups: list[Group] = field(default_factory=list)
 
     def group_of(self, name: str) -> Group | None:
@@ -139,7 +141,7 @@ class Plan:
                 seen.setdefault(key, None)
             for key in seg.window_keys:
                 if key in self.recent:
-                    seen.setdefault(self.recent[key], None)
+                    seen.setdefault(self.recent[key][0], None)
         return list(seen)
 
     def by_name(self, name: str) -> SegmentPlan:
@@ -217,7 +219,7 @@ def groups(plans: list[SegmentPlan]) -> list[Group]:
 MAX_RECENT = 64
 
 
-def recent_features(segments: list[ir.Segment]) -> dict[FeatureKey, FeatureKey]:
+def recent_features(segments: list[ir.Segment]) -> dict[FeatureKey, tuple[FeatureKey, int]]:
     """Windowed counts that only meet constants (`event_count(e, within) >= 3`, and `did`).
 
     Such a count is exact up to k from the k newest timestamps of its source, which an arriving
@@ -247,12 +249,13 @@ def recent_features(segments: list[ir.Segment]) -> dict[FeatureKey, FeatureKey]:
             else:
                 other.add(key)
     eligible = {k: n for k, n in needs.items() if k not in other and n <= MAX_RECENT}
+    # One newest timestamp is the source's last_ts: only keys that need more keep an array.
     widest: dict[FeatureKey, int] = {}
     for key, n in eligible.items():
-        widest[key.source] = max(widest.get(key.source, 0), n)
+        widest[key.source] = max(widest.get(key.source, 0), n if n > 1 else 0)
     return {
-        key: FeatureKey(key.event, key.filter, None, None, recent=widest[key.source])
-        for key in eligible
+        key: (FeatureKey(key.event, key.filter, None, None, recent=widest[key.source]), n)
+        for key, n in eligible.items()
     }
 
 

@@ -71,6 +71,7 @@ EXPECTED_SCHEMA: dict[str, list[str]] = {
         "recorded_at",
     ],
     "segql.timers": ["segment", "user_id", "due_at"],
+    "segql.user_groups": ["user_id", "grp", "segments"],
     "segql.consumers": [
         "name",
         "segments",
