@@ -27,7 +27,9 @@ from segql import db, schema
 MODULES: list[str] = [
     "segql.commands.base",
     "segql.commands.compiler",
+    "segql.commands.dashboard",
     "segql.commands.demo",
+    "segql.commands.estimate",
     "segql.commands.feed",
     "segql.commands.rebuild",
     "segql.commands.relay",
