@@ -142,7 +142,6 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
         name=seg.name,
         version=seg.version,
         fn=fn,
-        channel=channel(seg.name),
         timed=seg.timed,
         predicate=render(seg.segment.condition),
         due=_timer_due(seg, refs, render),

@@ -27,9 +27,12 @@ from segql import db, schema
 MODULES: list[str] = [
     "segql.commands.base",
     "segql.commands.compiler",
+    "segql.commands.dashboard",
     "segql.commands.demo",
+    "segql.commands.estimate",
     "segql.commands.feed",
     "segql.commands.rebuild",
+    "segql.commands.relay",
     "segql.commands.synth",
     "segql.commands.trust",
     "segql.commands.worker",
