@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 import psycopg
 from psycopg import sql
 
-from segql import generate, ir, unseen
+from segql import generate, grants, ir, unseen
 from segql.check import check
 from segql.errors import SegqlError
 from segql.parse import Statement, parse_file, parse_text
@@ -98,6 +98,7 @@ def deploy(
     through in_segment() go too, else such a reader makes the deploy refuse.
     """
     with conn.transaction():
+        grants.act_as_owner(conn)
         conn.execute("LOCK TABLE segql.events, segql.profiles IN SHARE ROW EXCLUSIVE MODE")
         # The tick locks users and then timers; holding timers from the start means a deploy
         # waits for a running tick instead of deadlocking with it.
@@ -261,6 +262,7 @@ def _deploy(
     if the_plan.segments and _needs_user_sync(conn):
         steps.append(Step("sync the user list", _USER_SYNC))
     steps.append(Step("drop superseded functions", _drop_old_functions_sql(deploy_id, the_plan)))
+    steps.append(Step("functions run for segql's owner only", grants.revoke_public_execute_sql()))
 
     for step in steps:
         if not dry_run:
@@ -384,10 +386,7 @@ logged AS (
     SELECT {lit}, user_id, 'exit', segql.now(), 'drop', {version} FROM gone
     RETURNING 1
 )
-SELECT pg_notify('segql', json_build_object('xid', pg_current_xact_id()::text)::text),
-       pg_notify({generate.quote_literal(generate.channel(name))},
-                 json_build_object('xid', pg_current_xact_id()::text)::text)
-WHERE EXISTS (SELECT 1 FROM logged);
+SELECT segql.ring(ARRAY[{lit}]) WHERE EXISTS (SELECT 1 FROM logged);
 DELETE FROM segql.timers WHERE segment = {lit};
 UPDATE segql.user_groups SET segments = array_remove(segments, {lit}) WHERE {lit} = ANY(segments);
 DELETE FROM segql.user_groups WHERE cardinality(segments) = 0;

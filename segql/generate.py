@@ -26,6 +26,11 @@ from segql.render import (
     seconds,
 )
 
+# Every generated function runs as segql's owner, so a writer needs no rights on the internal
+# tables, and resolves names only in pg_catalog and segql (pg_temp last), so nothing a user
+# creates elsewhere is ever called with the owner's rights.
+DEFINER = "SECURITY DEFINER SET search_path = pg_catalog, segql, pg_temp"
+
 
 @cache
 def _env() -> jinja2.Environment:
@@ -38,6 +43,7 @@ def _env() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["ident"] = quote_ident
+    env.globals["definer"] = DEFINER
     env.filters["lit"] = quote_literal
     env.filters["lit_array"] = lambda items: (
         "ARRAY[" + ", ".join(quote_literal(i) for i in items) + "]::text[]"
@@ -136,7 +142,6 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
         name=seg.name,
         version=seg.version,
         fn=fn,
-        channel=channel(seg.name),
         timed=seg.timed,
         predicate=render(seg.segment.condition),
         due=_timer_due(seg, refs, render),

@@ -196,6 +196,15 @@ def parse_text(text: str, path: str = "<string>") -> list[Statement]:
             raise _known_mistake(source, chunk) or _parse_error(
                 source, err, Span(start, end)
             ) from None
+        except (AttributeError, TypeError, ValueError, IndexError, KeyError, RecursionError):
+            # sqlglot fails this way on some malformed input (found by fuzzing, e.g. a leading
+            # "{:"); it is still a statement that does not parse, at this statement's place.
+            raise DefinitionError(
+                source,
+                Span(start, end),
+                "this statement does not parse",
+                "write `CREATE SEGMENT <name> [COMMENT '<text>'] AS <condition>;`",
+            ) from None
         for tree in trees:
             if tree is not None:
                 statements.append(Statement(tree, source, Span(start, end)))

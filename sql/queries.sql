@@ -96,11 +96,8 @@ SELECT 1 FROM segql.users WHERE user_id = ANY(%(users)s) ORDER BY user_id FOR UP
 -- affected users in segql.deferred instead of evaluating segments.
 SELECT set_config('segql.defer', 'on', true);
 
--- name: take_deferred
-DELETE FROM segql.deferred
-WHERE user_id IN (SELECT user_id FROM segql.deferred ORDER BY user_id LIMIT %(limit)s
-                  FOR UPDATE SKIP LOCKED)
-RETURNING user_id;
+-- name: evaluate_deferred
+SELECT segql.evaluate_deferred(%(limit)s);
 
 -- name: next_id
 -- The id the next insert into a table takes from its identity, without taking it: compile

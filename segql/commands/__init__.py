@@ -28,10 +28,14 @@ MODULES: list[str] = [
     "segql.commands.base",
     "segql.commands.catalog",
     "segql.commands.compiler",
+    "segql.commands.dashboard",
     "segql.commands.demo",
+    "segql.commands.estimate",
     "segql.commands.feed",
     "segql.commands.rebuild",
+    "segql.commands.relay",
     "segql.commands.synth",
+    "segql.commands.trust",
     "segql.commands.worker",
 ]
 
