@@ -30,6 +30,7 @@ log = logging.getLogger("segql.worker")
 
 # The Svix schedule: about three days from the first try to the last.
 SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+SCHEDULE_TEXT = "5s,5m,30m,2h,5h,10h,10h"
 TIMEOUT = 15.0
 JITTER = 0.1  # each delay is moved by up to 10 % either way, so retries do not arrive in waves
 MAX_RETRY_AFTER = 36000.0

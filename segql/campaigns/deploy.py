@@ -137,7 +137,7 @@ def _run(
     """Run a catalog statement, keeping its text with the values (secrets hidden) for compile."""
     shown = {**params, "secret": "<generated>"} if "secret" in params else params
     with psycopg.ClientCursor(conn) as cur:
-        result.steps.append((label, cur.mogrify(sql, shown) + ";"))
+        result.steps.append((label, cur.mogrify(sql.rstrip(";"), shown) + ";"))
     conn.execute(sql, params)
 
 
