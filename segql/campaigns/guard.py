@@ -23,9 +23,13 @@ class Blocked(SegqlError):
     """The webhook's address is not allowed."""
 
 
+def allowlist_text() -> str:
+    return os.environ.get(ALLOW_ENV, "")
+
+
 def allowlist(text: str | None = None) -> tuple[set[str], list[Network]]:
     """Host names and networks from `SEGQL_WEBHOOK_ALLOW` (or `text`)."""
-    raw = os.environ.get(ALLOW_ENV, "") if text is None else text
+    raw = allowlist_text() if text is None else text
     hosts: set[str] = set()
     networks: list[Network] = []
     for item in (part.strip() for part in raw.split(",")):

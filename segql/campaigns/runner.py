@@ -151,6 +151,7 @@ def _wait_readable(fds: list[int], timeout: float) -> None:
 
 def _backoff(stop: Stop, failures: int, what: str, exc: psycopg.Error) -> None:
     delay = min(BACKOFF[1], BACKOFF[0] * 2.0 ** (failures - 1))
-    if failures == 1:
-        log.warning("%s: %s; retrying in %.1f s", what, first_line(exc), delay)
+    # Every thread meets the same outage; the planner speaks for them all.
+    level = logging.WARNING if failures == 1 and what == "campaign planner" else logging.DEBUG
+    log.log(level, "%s: %s; retrying in %.1f s", what, first_line(exc), delay)
     stop.wait(delay)

@@ -35,3 +35,12 @@ def headers(secret: str, webhook_id: str, timestamp: int, body: str) -> dict[str
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signature(secret, webhook_id, timestamp, body),
     }
+
+
+def verify(secret: str, webhook_id: str, timestamp: str, body: bytes, header: str) -> bool:
+    """True when one of the header's signatures is ours for these bytes."""
+    try:
+        expected = signature(secret, webhook_id, int(timestamp), body.decode())
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return any(hmac.compare_digest(expected, given) for given in header.split())
