@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +104,30 @@ def test_twice_and_name_clashes_are_refused() -> None:
         "CREATE CAMPAIGN abandoned_cart ON ENTER abandoned_cart SEND WEBHOOK 'https://a.example';"
     )
     assert "already the name of a segment" in str(error(clash))
+
+
+DOCS = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/campaigns.md"])
+def test_campaigns_in_the_docs_check(doc: str) -> None:
+    text = (DOCS / doc).read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```sql\n(.*?)```", text, re.S) if "CREATE CAMPAIGN" in b]
+    assert blocks
+    segments = ("abandoned_cart",)
+    for block in blocks:
+        statements = parse_text(block, doc, CampaignDialect)
+        assert check([s for s in statements if is_campaign(s)], segments)
+
+
+def test_the_error_in_the_docs_is_what_segql_prints() -> None:
+    text = (DOCS / "docs/campaigns.md").read_text(encoding="utf-8")
+    shown = re.search(r"```text\n(Error: shop\.sql.*?)```", text, re.S)
+    assert shown is not None
+    # The campaign of GOOD, with the segment misspelt, on line 2 of the file.
+    source = "\n" + GOOD.split("\n", 1)[1].replace(
+        "ON ENTER abandoned_cart", "ON ENTER abandonedcart"
+    )
+    with pytest.raises(DefinitionError) as err:
+        check(parse_text(source, "shop.sql", CampaignDialect), ("abandoned_cart",))
+    assert f"Error: {err.value.message}\n" == shown.group(1)
