@@ -21,6 +21,7 @@ SCENARIOS: list[str] = [
     "benchmarks.scenarios.recompute",
     "benchmarks.scenarios.backfill",
     "benchmarks.scenarios.timers",
+    "benchmarks.scenarios.campaigns",
 ]
 
 
