@@ -6,7 +6,7 @@ import math
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,11 +50,15 @@ class Goal:
     text: str
     min_ratio: float | None = None  # segql / baseline must be at least this
     max_segql: float | None = None  # segql's own figure must be at most this
+    max_ratio: float | None = None  # segql / baseline must be at most this
 
     def met(self, result: Result) -> bool | None:
         if self.min_ratio is not None:
             ratio = result.ratio
             return None if ratio is None else ratio >= self.min_ratio
+        if self.max_ratio is not None:
+            ratio = result.ratio
+            return None if ratio is None else ratio <= self.max_ratio
         if self.max_segql is not None:
             return None if result.segql is None else result.segql <= self.max_segql
         return None
@@ -117,6 +121,7 @@ class Context:
         self._token = uuid.uuid4().hex[:8]
         self._template: str | None = None
         self._cache: dict[str, Any] = {}
+        self._kept = ExitStack()
 
     def log(self, message: str) -> None:
         print(f"  {time.strftime('%H:%M:%S')} {message}", flush=True)
@@ -147,7 +152,12 @@ class Context:
         finally:
             self._drop(name)
 
+    def kept(self, label: str) -> str:
+        """A scratch database that stays until the run ends, for setup several scenarios share."""
+        return self._kept.enter_context(self.scratch(label))
+
     def close(self) -> None:
+        self._kept.close()
         if self._template is not None:
             self._drop(self._template)
             self._template = None

@@ -14,7 +14,7 @@ DASH = "—"
 def figure(value: float | None, unit: str) -> str:
     if value is None:
         return DASH
-    if unit in {"ms", "µs/event", "s"}:
+    if unit in {"ms", "µs/event", "s", "MB"}:
         return f"{value:,.2f} {unit}"
     return f"{value:,.0f} {unit}"
 

@@ -16,7 +16,7 @@ from typing import NoReturn
 
 from sqlglot import exp
 
-from segql import ir
+from segql import features, ir
 from segql.diagnostics import DefinitionError, SourceFile, Span
 from segql.parse import CreateSegment, Statement, span_of
 
@@ -25,19 +25,7 @@ MAX_NAME_BYTES = 63 - len("s_") - len("_v999999")
 MAX_INTERVAL_SECONDS = 36500 * 86400
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
-AGGREGATES: dict[str, tuple[ir.AggKind, bool]] = {
-    # name: (kind, takes a prop argument)
-    "event_count": ("count", False),
-    "did": ("did", False),
-    "event_sum": ("sum", True),
-    "event_avg": ("avg", True),
-    "event_min": ("min", True),
-    "event_max": ("max", True),
-    "first_event_at": ("first", False),
-    "last_event_at": ("last", False),
-    "active_days": ("days", False),
-}
-FUNCTIONS = sorted([*AGGREGATES, "in_segment", "now"])
+FUNCTIONS = sorted([*features.AGGREGATES, "in_segment", "now"])
 
 COMPARISONS: dict[type[exp.Expression], str] = {
     exp.EQ: "=",
@@ -452,9 +440,8 @@ class Checker:
         if isinstance(node, (exp.Filter, exp.Anonymous)):
             fn = node.this if isinstance(node, exp.Filter) else node
             name = str(fn.this).lower() if isinstance(fn, exp.Anonymous) else ""
-            if name in AGGREGATES:
-                kind = AGGREGATES[name][0]
-                return "bool" if kind == "did" else "ts" if kind in ("first", "last") else "num"
+            if name in features.AGGREGATES:
+                return features.AGGREGATES[name].type
             if name == "in_segment":
                 return "bool"
             return None
@@ -552,26 +539,9 @@ class Checker:
         if not isinstance(fn, exp.Anonymous):
             self.not_allowed(fn, span)
         name = str(fn.this).lower()
-        args = list(fn.expressions)
         if name == "in_segment":
-            if where is not None:
-                self.fail(
-                    span,
-                    "FILTER applies to event aggregates, not in_segment()",
-                    "remove the FILTER clause",
-                )
-            if scope == "filter":
-                self.fail(
-                    span,
-                    "in_segment() cannot be used inside FILTER (WHERE ...)",
-                    "move in_segment() outside: did('x') AND in_segment('vip')",
-                )
-            if len(args) != 1 or not _is_string(args[0]):
-                self.fail(
-                    span, "in_segment takes one quoted segment name", "write in_segment('vip')"
-                )
-            return ir.InSegment(str(args[0].this).lower(), span=span)
-        if name not in AGGREGATES:
+            return self.in_segment(list(fn.expressions), where, scope, span)
+        if name not in features.AGGREGATES:
             self.fail(
                 span_of(fn, self.source),
                 f"unknown function '{name}'",
@@ -583,30 +553,54 @@ class Checker:
                 f"{name}() cannot be used inside FILTER (WHERE ...)",
                 "a filter looks at one event's props, e.g. FILTER (WHERE amount > 10)",
             )
-        kind, takes_prop = AGGREGATES[name]
+        return self.aggregate(features.AGGREGATES[name], list(fn.expressions), where, span)
+
+    def in_segment(
+        self, args: list[exp.Expression], where: exp.Expression | None, scope: str, span: Span
+    ) -> ir.Expr:
+        if where is not None:
+            self.fail(
+                span,
+                "FILTER applies to event aggregates, not in_segment()",
+                "remove the FILTER clause",
+            )
+        if scope == "filter":
+            self.fail(
+                span,
+                "in_segment() cannot be used inside FILTER (WHERE ...)",
+                "move in_segment() outside: did('x') AND in_segment('vip')",
+            )
+        if len(args) != 1 or not _is_string(args[0]):
+            self.fail(span, "in_segment takes one quoted segment name", "write in_segment('vip')")
+        return ir.InSegment(str(args[0].this).lower(), span=span)
+
+    def aggregate(
+        self,
+        kind: features.EventAggregate,
+        args: list[exp.Expression],
+        where: exp.Expression | None,
+        span: Span,
+    ) -> ir.Expr:
+        """An event aggregate, checked against the signature its kind module declares."""
+        name = kind.function
         positional = [a for a in args if not isinstance(a, exp.Kwarg)]
         named = [a for a in args if isinstance(a, exp.Kwarg)]
-        if kind == "days" and not positional:
-            positional = [exp.Literal.string("*")]  # active_days(within => ...) counts any event
-        expected = 2 if takes_prop else 1
-        usage = (
-            f"{name}('<event>', '<prop>'[, within => '<interval>'])"
-            if takes_prop
-            else f"{name}('<event>'[, within => '<interval>'])"
-        )
+        if kind.default_event is not None and not positional:
+            positional = [exp.Literal.string(kind.default_event)]
+        expected = 2 if kind.takes_prop else 1
         if len(positional) != expected:
             self.fail(
                 span,
                 f"{name} takes {expected} quoted argument{'s' if expected > 1 else ''}, "
                 f"got {len(positional)}",
-                f"write {usage}; '*' means any event",
+                f"write {kind.usage}; '*' means any event",
             )
         for arg in positional:
             if not _is_string(arg):
                 self.fail(
                     span_of(arg, self.source),
                     f"{name} expects a quoted name here",
-                    f"write {usage}",
+                    f"write {kind.usage}",
                 )
         event = str(positional[0].this)
         if not event or "\x00" in event:
@@ -615,9 +609,20 @@ class Checker:
                 "the event name cannot be empty",
                 "use '*' for any event",
             )
-        prop = str(positional[1].this) if takes_prop else None
+        prop = str(positional[1].this) if kind.takes_prop else None
         if prop is not None and (not prop or "\x00" in prop):
             self.fail(span_of(positional[1], self.source), "the prop name cannot be empty")
+        window = self.named_window(named)
+        if kind.needs_window and window is None:
+            self.fail(
+                span,
+                f"{name} needs a window",
+                f"write {name}(within => '30 days') or {name}('app_open', within => '7 days')",
+            )
+        cond = self.boolean(where.this, "filter") if where is not None else None
+        return ir.Agg(kind.kind, None if event == "*" else event, prop, window, cond, span=span)
+
+    def named_window(self, named: list[exp.Kwarg]) -> Decimal | None:
         window: Decimal | None = None
         for kw in named:
             key = str(kw.this.this).lower() if kw.this is not None else ""
@@ -630,15 +635,7 @@ class Checker:
             if window is not None:
                 self.fail(span_of(kw, self.source), "within is given twice", "give within => once")
             window = self.window_of(kw.expression)
-        if kind == "days" and window is None:
-            self.fail(
-                span,
-                "active_days needs a window",
-                "write active_days(within => '30 days') "
-                "or active_days('app_open', within => '7 days')",
-            )
-        cond = self.boolean(where.this, "filter") if where is not None else None
-        return ir.Agg(kind, None if event == "*" else event, prop, window, cond, span=span)
+        return window
 
     def window_of(self, node: exp.Expression) -> Decimal:
         span = span_of(node, self.source)

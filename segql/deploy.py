@@ -210,7 +210,7 @@ def _deploy(
         steps.append(Step(f"drop segment {name}", _drop_segment_sql(name, current[name].version)))
     if new_keys:
         steps.append(
-            Step("backfill new shared features", _feature_backfill_sql(the_plan, new_keys))
+            Step("backfill new shared features", generate.feature_backfill_sql(the_plan, new_keys))
         )
     if the_plan.segments and _needs_user_sync(conn):
         steps.append(Step("sync the user list", _USER_SYNC))
@@ -279,15 +279,6 @@ def _assign_feature_ids(conn: psycopg.Connection, the_plan: Plan) -> list[Featur
         conn.execute("DELETE FROM segql.feature_state WHERE feature_id = ANY(%s)", [unused])
         conn.execute("DELETE FROM segql.features WHERE id = ANY(%s)", [unused])
     return new_keys
-
-
-def _feature_backfill_sql(the_plan: Plan, keys: list[FeatureKey]) -> str:
-    return (
-        "INSERT INTO segql.feature_state "
-        "(feature_id, user_id, cnt, vcnt, sum, min, max, first_ts, last_ts)\n"
-        + generate.state_agg(the_plan, keys, "segql.events", "")
-        + ";"
-    )
 
 
 _USER_SYNC = """

@@ -14,11 +14,11 @@ from typing import Any
 
 import jinja2
 
-from segql import ir
+from segql import features, ir
+from segql.features import STATE_COLUMNS, next_change
 from segql.plan import FeatureKey, Plan, SegmentPlan
 from segql.render import (
     Renderer,
-    agg_value,
     event_match,
     prop_value,
     quote_ident,
@@ -81,10 +81,10 @@ def _source(key: FeatureKey, user_cond: str) -> tuple[str, str]:
         live = " FILTER (WHERE e.ts <= clk.now)"
     if key.filter is not None:
         cond.append(event_match(None, key.filter))
-    columns = (
-        f"count(*){live} AS cnt, count({value}){live} AS vcnt, sum({value}){live} AS sum, "
-        f"min({value}){live} AS min, max({value}){live} AS max, "
-        f"min(e.ts){live} AS first_ts, max(e.ts){live} AS last_ts{_days(key, live)}"
+    columns = ", ".join(
+        f"{column.aggregate.format(v=value)}{live} AS {name}"
+        for name, column in STATE_COLUMNS.items()
+        if name != "days" or key.days
     )
     return " AND ".join(cond), columns
 
@@ -104,13 +104,6 @@ def lateral(alias: str, key: FeatureKey) -> str:
     """The same aggregates for the one user of the outer row (for single-user reads)."""
     cond, columns = _source(key, "e.user_id = u.user_id")
     return f"LEFT JOIN LATERAL (SELECT {columns} FROM segql.events e WHERE {cond}) {alias} ON true"
-
-
-def _days(key: FeatureKey, live: str) -> str:
-    """Distinct UTC calendar days with an event, for active_days."""
-    if not key.days:
-        return ""
-    return f", count(DISTINCT (e.ts AT TIME ZONE 'UTC')::date){live} AS days"
 
 
 def _decimal(text: str) -> Any:
@@ -136,7 +129,7 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
             f"WHERE m.segment = {quote_literal(node.name)} AND m.user_id = u.user_id)"
         )
 
-    render = Renderer(lambda a: agg_value(a, *refs[FeatureKey.of(a)]), member)
+    render = Renderer(lambda a: features.value(a, *refs[FeatureKey.of(a)]), member)
     fn = function_name(seg.name, seg.version)
     create = template(
         "segment.sql.j2",
@@ -152,29 +145,13 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
     return SegmentSQL(fn, create, full_query(seg))
 
 
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "count": ("cnt",),
-    "did": ("cnt",),
-    "sum": ("sum",),
-    "avg": ("sum", "vcnt"),
-    "min": ("min",),
-    "max": ("max",),
-    "first": ("first_ts",),
-    "last": ("last_ts",),
-    "days": ("days",),
-}
-
-
-COLUMNS_ALL = ("cnt", "vcnt", "sum", "min", "max", "first_ts", "last_ts", "days")
-
-
 def _columns(segments: list[SegmentPlan]) -> dict[FeatureKey, set[str]]:
     """Which aggregate columns the segments read of each feature: a scan computes only those."""
     out: dict[FeatureKey, set[str]] = {}
     for seg in segments:
         for node in ir.walk(seg.segment.condition):
             if isinstance(node, ir.Agg):
-                out.setdefault(FeatureKey.of(node), set()).update(COLUMNS[node.kind])
+                out.setdefault(FeatureKey.of(node), set()).update(features.of(node).columns)
     return out
 
 
@@ -193,11 +170,22 @@ def _feature_joins(
     refs: dict[FeatureKey, tuple[str, str]] = {}
     joins: list[str] = []
     scans: dict[tuple[str | None, str], list[FeatureKey]] = {}
-    for key in dict.fromkeys(keys):
-        if key.window is None:
-            fid = plan.feature_ids[key]
-            refs[key] = (f"f{fid}", "")
+    states: set[int] = set()
+
+    def state(key: FeatureKey) -> str:
+        fid = plan.feature_ids[key]
+        if fid not in states:
+            states.add(fid)
             joins.append(state_join(f"f{fid}", fid))
+        return f"f{fid}"
+
+    for number, key in enumerate(dict.fromkeys(keys), start=1):
+        if key.window is None:
+            refs[key] = (state(key), "")
+        elif key in plan.recent:
+            alias = f"r{number}"
+            joins.append(recent_read(alias, key, state(plan.recent[key])))
+            refs[key] = (alias, "")
         else:
             scans.setdefault((key.event, repr(key.filter)), []).append(key)
     for number, shared in enumerate(scans.values(), start=1):
@@ -257,7 +245,6 @@ def _all(parts: list[str]) -> str:
     return "(" + " AND ".join(parts) + ")" if parts else "true"
 
 
-_FALLING = ("count", "did", "days")  # windowed kinds that only fall with the clock
 _UNKNOWN = _Fate("false", "false", "false")
 
 
@@ -295,7 +282,7 @@ class _Fates:
 
     def falling_bool(self, agg: ir.Agg) -> _Fate:
         """did(..., within): true can become false, false stays false unless events are due."""
-        if agg.kind != "did" or agg.window is None:
+        if agg.type != "bool" or agg.window is None or not features.of(agg).falls_with_clock:
             return _UNKNOWN
         stays_false = f"(NOT {self.pending(agg)} AND NOT {self.render(agg)})"
         return _Fate(stays_false, "false", stays_false)
@@ -331,7 +318,9 @@ class _Fates:
 
 
 def _falling(node: ir.Expr) -> bool:
-    return isinstance(node, ir.Agg) and node.window is not None and node.kind in _FALLING
+    return (
+        isinstance(node, ir.Agg) and node.window is not None and features.of(node).falls_with_clock
+    )
 
 
 def _windowed(node: ir.Expr) -> bool:
@@ -374,21 +363,14 @@ def windowed_scan(
         inside = f"e.ts > clk.now - {width}"
         live = f" FILTER (WHERE {inside} AND e.ts <= clk.now)"
         value = prop_value(key.prop)
-        wanted = columns.get(key, set(COLUMNS_ALL))
-        every = {
-            "cnt": f"count(*){live}",
-            "vcnt": f"count({value}){live}",
-            "sum": f"sum({value}){live}",
-            "min": f"min({value}){live}",
-            "max": f"max({value}){live}",
-            "first_ts": f"min(e.ts){live}",
-            "last_ts": f"max(e.ts){live}",
-            "days": f"count(DISTINCT (e.ts AT TIME ZONE 'UTC')::date){live}",
-        }
-        cols += [f"{sql} AS {p}{name}" for name, sql in every.items() if name in wanted]
+        wanted = columns.get(key, set(STATE_COLUMNS))
+        cols += [
+            f"{column.aggregate.format(v=value)}{live} AS {p}{name}"
+            for name, column in STATE_COLUMNS.items()
+            if name in wanted
+        ]
         cols.append(
-            f"min(CASE WHEN e.ts > clk.now THEN e.ts ELSE e.ts + {width} END) "
-            f"FILTER (WHERE {inside}) AS {p}due"
+            f"min({next_change('e.ts', width, 'clk.now')}) FILTER (WHERE {inside}) AS {p}due"
         )
     # Events stamped after the clock will still enter a window: until then, counts can rise.
     cols.append("bool_or(e.ts > clk.now) AS pending")
@@ -401,6 +383,37 @@ def windowed_scan(
         f"LEFT JOIN (SELECT e.user_id, {', '.join(cols)} "
         f"FROM segql.events e CROSS JOIN clk WHERE {' AND '.join(cond)} GROUP BY e.user_id) "
         f"{alias} ON {alias}.user_id = u.user_id"
+    )
+
+
+def recent_read(alias: str, key: FeatureKey, state: str) -> str:
+    """A windowed count of the outer user from its source's newest timestamps, in O(1).
+
+    Exact while no event of the source is stamped after the clock (the state's last_ts is
+    then in the past, so the newest timestamps are the newest up to now); otherwise, and only
+    then, the window's events are read, as windowed_scan would.
+    """
+    width = seconds(_decimal(key.window or "0"))
+    pending = f"coalesce({state}.last_ts > clk.now, false)"
+    cond = ["e.user_id = u.user_id", f"e.ts > clk.now - {width}"]
+    if key.event is not None:
+        cond.append(f"e.name = {quote_literal(key.event)}")
+    if key.filter is not None:
+        cond.append(event_match(None, key.filter))
+    where = " AND ".join(cond)
+    count = (
+        f"CASE WHEN NOT {pending} "
+        f"THEN segql.recent_count({state}.recent, clk.now - {width}, clk.now) "
+        f"ELSE (SELECT count(*) FROM segql.events e WHERE {where} AND e.ts <= clk.now) END"
+    )
+    due = (
+        f"CASE WHEN NOT {pending} THEN segql.recent_due({state}.recent, clk.now, {width}) "
+        f"ELSE (SELECT min({next_change('e.ts', width, 'clk.now')}) "
+        f"FROM segql.events e WHERE {where}) END"
+    )
+    return (
+        f"LEFT JOIN LATERAL (SELECT {count} AS cnt, {due} AS due, {pending} AS pending) "
+        f"{alias} ON true"
     )
 
 
@@ -423,7 +436,7 @@ def group_sql(plan: Plan, segments: list[SegmentPlan], fn: str) -> str:
     def no_segment(node: ir.InSegment) -> str:
         raise TypeError("grouped segments read no other segment")
 
-    render = Renderer(lambda a: agg_value(a, *refs[FeatureKey.of(a)]), no_segment)
+    render = Renderer(lambda a: features.value(a, *refs[FeatureKey.of(a)]), no_segment)
     members = []
     for s in segments:
         members.append(
@@ -454,7 +467,7 @@ def full_query(seg: SegmentPlan) -> str:
         # Membership is never unknown: a NULL condition means "not a member".
         return f"coalesce({render(by_name[node.name].condition)}, false)"
 
-    render = Renderer(lambda a: agg_value(a, aliases[FeatureKey.of(a)]), inline)
+    render = Renderer(lambda a: features.value(a, aliases[FeatureKey.of(a)]), inline)
     return template("full.sql.j2", joins=joins, predicate=render(seg.segment.condition))
 
 
@@ -474,15 +487,40 @@ class _ChainSegment:
 
 
 def state_agg(plan: Plan, keys: list[FeatureKey], source: str, where: str) -> str:
-    features = [
+    rows = [
         {
             "id": plan.feature_ids[k],
             "match": event_match(k.event, k.filter),
             "value": prop_value(k.prop),
+            "recent": k.recent,
         }
         for k in keys
     ]
-    return template("state_agg.sql.j2", source=source, where=where, features=features).strip()
+    return template("state_agg.sql.j2", source=source, where=where, features=rows).strip()
+
+
+def _recent_merge(plan: Plan, keys: list[FeatureKey]) -> str:
+    """Stored newest timestamps merged with a batch's, each feature keeping its own number."""
+    sizes = [f"WHEN {plan.feature_ids[k]} THEN {k.recent}" for k in keys if k.recent]
+    if not sizes:
+        return "NULL"
+    return (
+        "CASE WHEN excluded.recent IS NULL THEN fs.recent "
+        "WHEN fs.recent IS NULL THEN excluded.recent "
+        "ELSE segql.newest(fs.recent || excluded.recent, "
+        f"CASE fs.feature_id {' '.join(sizes)} END) END"
+    )
+
+
+def feature_backfill_sql(plan: Plan, keys: list[FeatureKey]) -> str:
+    """Shared state features computed from every event (deploy of new features, rebuild)."""
+    merged = [c.name for c in STATE_COLUMNS.values() if c.merge]
+    columns = ", ".join(["feature_id", "user_id", *merged, "recent"])
+    return (
+        f"INSERT INTO segql.feature_state ({columns})\n"
+        + state_agg(plan, keys, "segql.events", "")
+        + ";"
+    )
 
 
 def program_sql(plan: Plan, deploy: int) -> str:
@@ -582,6 +620,8 @@ def program_sql(plan: Plan, deploy: int) -> str:
         insert_body=insert_body,
         segments=chain_segments,
         features=keys,
+        state_columns=[c for c in STATE_COLUMNS.values() if c.merge is not None],
+        recent_merge=_recent_merge(plan, keys),
         event_sets=event_sets,
         insert_seeds=insert_seeds,
         affected_seeds=all_seeds,
@@ -600,7 +640,7 @@ def empty_member_sql(seg: SegmentPlan, deps: dict[str, bool]) -> str:
     against this segment unless it brings events the segment reads.
     """
     render = Renderer(
-        lambda a: agg_value(a, "z"),
+        lambda a: features.value(a, "z"),
         lambda node: "true" if deps.get(node.name, True) else "false",
     )
     dues = [render.crossing(atom, slope) for atom, slope in seg.atoms]

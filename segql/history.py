@@ -16,14 +16,14 @@ from typing import Any, Literal
 
 import psycopg
 
-from segql import generate, ir
+from segql import features, generate, ir
 from segql.check import check
 from segql.deploy import require_segment
 from segql.errors import SegqlError
 from segql.feed import Change
 from segql.parse import parse_text
 from segql.plan import FeatureKey
-from segql.render import Renderer, agg_value, quote_literal
+from segql.render import Renderer, quote_literal
 from segql.sqlfiles import query
 
 Period = Literal["hour", "day", "week", "month"]
@@ -281,7 +281,7 @@ def _evaluate(
             f"WHERE m.segment = {quote_literal(node.name)} AND m.user_id = u.user_id)"
         )
 
-    render = Renderer(lambda a: agg_value(a, aliases[FeatureKey.of(a)]), member)
+    render = Renderer(lambda a: features.value(a, aliases[FeatureKey.of(a)]), member)
     columns = {"now": "clk.now", "holds": f"coalesce({render(segment.condition)}, false)"}
     for i, item in enumerate(items):
         columns[f"item{i}"] = render(item)
@@ -316,18 +316,6 @@ def _condition(i: int, item: ir.Expr, evaluated: dict[str, Any]) -> Condition:
 def _text(node: ir.Expr) -> str:
     """A definition's node written back as definition text (spans do not cover every token)."""
     return _show(node, top=True)
-
-
-_AGG_NAMES = {
-    "count": "event_count",
-    "did": "did",
-    "sum": "event_sum",
-    "avg": "event_avg",
-    "min": "event_min",
-    "max": "event_max",
-    "first": "first_event_at",
-    "last": "last_event_at",
-}
 
 
 def _show(node: ir.Expr, top: bool = False) -> str:
@@ -377,7 +365,7 @@ def _show_agg(node: ir.Agg) -> str:
         args.append(_sql_string(node.prop))
     if node.window is not None:
         args.append(f"within => {_sql_string(_interval_text(node.window))}")
-    text = f"{_AGG_NAMES[node.kind]}({', '.join(args)})"
+    text = features.of(node).describe(args)
     if node.filter is not None:
         text += f" FILTER (WHERE {_show(node.filter, top=True)})"
     return text

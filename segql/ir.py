@@ -68,11 +68,9 @@ class Agg:
 
     @property
     def type(self) -> Type:
-        if self.kind == "did":
-            return "bool"
-        if self.kind in ("first", "last"):
-            return "ts"
-        return "num"
+        from segql import features  # the kind modules build on this module
+
+        return features.of(self).type
 
 
 @dataclass(frozen=True)

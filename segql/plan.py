@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 
-from segql import ir
+from segql import features, ir
 
 
 @dataclass(frozen=True)
@@ -24,17 +25,19 @@ class FeatureKey:
     prop: str | None
     window: str | None  # seconds as text, None for state features
     days: bool = False  # also count distinct UTC days (active_days)
+    recent: int = 0  # state features: also keep this many newest timestamps (see Plan.recent)
 
     @staticmethod
     def of(agg: ir.Agg) -> FeatureKey:
-        prop = agg.prop if agg.kind in ("sum", "avg", "min", "max") else None
         window = None if agg.window is None else str(agg.window)
-        return FeatureKey(agg.event, agg.filter, prop, window, agg.kind == "days")
+        days = "days" in features.of(agg).columns
+        return FeatureKey(agg.event, agg.filter, agg.prop, window, days)
 
     @property
     def text(self) -> str:
         """The catalog key: stable across processes (repr of the frozen filter tree)."""
-        return json.dumps([self.event, repr(self.filter), self.prop, self.window, self.days])
+        parts: list[object] = [self.event, repr(self.filter), self.prop, self.window, self.days]
+        return json.dumps([*parts, self.recent] if self.recent else parts)
 
     @property
     def spec(self) -> dict[str, str | None]:
@@ -43,7 +46,13 @@ class FeatureKey:
             "filter": repr(self.filter) if self.filter else None,
             "prop": self.prop,
             "window_seconds": self.window,
+            **({"recent": str(self.recent)} if self.recent else {}),
         }
+
+    @property
+    def source(self) -> FeatureKey:
+        """The unwindowed state feature over the same events."""
+        return FeatureKey(self.event, self.filter, None, None)
 
 
 @dataclass
@@ -83,6 +92,9 @@ class Plan:
     empty_member: dict[str, bool] = field(default_factory=dict)
     # Whether the clock alone can change an empty user's membership (now() against constants).
     empty_timed: dict[str, bool] = field(default_factory=dict)
+    # Windowed counts read from the newest timestamps of their source instead of a window scan:
+    # each such windowed key maps to the state feature that keeps enough of them.
+    recent: dict[FeatureKey, FeatureKey] = field(default_factory=dict)
 
     def must_see_new_users(self, seg: SegmentPlan) -> bool:
         # A segment that reads another one sees whatever that one reads, so a new user is not
@@ -99,6 +111,9 @@ class Plan:
         for seg in self.segments:
             for key in seg.state_keys:
                 seen.setdefault(key, None)
+            for key in seg.window_keys:
+                if key in self.recent:
+                    seen.setdefault(self.recent[key], None)
         return list(seen)
 
     def by_name(self, name: str) -> SegmentPlan:
@@ -155,7 +170,58 @@ def plan(segments: list[ir.Segment], versions: dict[str, int]) -> Plan:
                 inlined=_closure(seg, by_name),
             )
         )
-    return Plan(plans, {})
+    return Plan(plans, {}, recent=recent_features(ordered))
+
+
+MAX_RECENT = 64
+
+
+def recent_features(segments: list[ir.Segment]) -> dict[FeatureKey, FeatureKey]:
+    """Windowed counts that only meet constants (`event_count(e, within) >= 3`, and `did`).
+
+    Such a count is exact up to k from the k newest timestamps of its source, which an arriving
+    event updates in O(1), where any other use needs the window's events. k is one more than
+    the largest constant, so `=`, `<` and `>` against every constant are decided. Keys used
+    any other way (arithmetic, IN, against a trait) keep the window scan.
+    """
+    needs: dict[FeatureKey, int] = {}
+    other: set[FeatureKey] = set()
+    for seg in segments:
+        simple: dict[int, int] = {}
+        for node in ir.walk(seg.condition):
+            if isinstance(node, ir.Compare):
+                for side, const in ((node.left, node.right), (node.right, node.left)):
+                    if _countable(side) and isinstance(const, ir.Const) and const.type == "num":
+                        value = const.value
+                        assert isinstance(value, Decimal)
+                        simple[id(side)] = max(int(value.to_integral_value("ROUND_FLOOR")) + 1, 1)
+        for node in ir.walk(seg.condition):
+            if not isinstance(node, ir.Agg) or node.window is None:
+                continue
+            key = FeatureKey.of(node)
+            if _countable(node) and node.type == "bool":  # did(): at least one
+                needs[key] = max(needs.get(key, 1), 1)
+            elif id(node) in simple:
+                needs[key] = max(needs.get(key, 1), simple[id(node)])
+            else:
+                other.add(key)
+    eligible = {k: n for k, n in needs.items() if k not in other and n <= MAX_RECENT}
+    widest: dict[FeatureKey, int] = {}
+    for key, n in eligible.items():
+        widest[key.source] = max(widest.get(key.source, 0), n)
+    return {
+        key: FeatureKey(key.event, key.filter, None, None, recent=widest[key.source])
+        for key in eligible
+    }
+
+
+def _countable(node: ir.Expr) -> bool:
+    return (
+        isinstance(node, ir.Agg)
+        and node.window is not None
+        and node.prop is None
+        and features.of(node).counts_events
+    )
 
 
 def _closure(seg: ir.Segment, by_name: dict[str, ir.Segment]) -> list[ir.Segment]:

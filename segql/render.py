@@ -146,23 +146,6 @@ class Renderer:
         return f"segql.crossing({self.clock}, {slope}, ({self(atom.left)}) - ({self(atom.right)}))"
 
 
-def agg_value(agg: ir.Agg, alias: str, prefix: str = "") -> str:
-    """An aggregate read from a row of (cnt, vcnt, sum, min, max, first_ts, last_ts), whose
-    columns may carry a prefix when one row holds several features."""
-    c = f"{alias}.{prefix}"
-    return {
-        "count": f"coalesce({c}cnt, 0)",
-        "did": f"(coalesce({c}cnt, 0) > 0)",
-        "sum": f"coalesce({c}sum, 0)",
-        "avg": f"({c}sum / NULLIF({c}vcnt, 0))",
-        "min": f"{c}min",
-        "max": f"{c}max",
-        "first": f"{c}first_ts",
-        "last": f"{c}last_ts",
-        "days": f"coalesce({c}days, 0)",
-    }[agg.kind]
-
-
 def event_match(event: str | None, filter_: ir.Expr | None) -> str:
     """Does event row `e` feed a feature?"""
     parts = []

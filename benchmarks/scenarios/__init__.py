@@ -22,6 +22,10 @@ SCENARIOS: list[str] = [
     "benchmarks.scenarios.backfill",
     "benchmarks.scenarios.timers",
     "benchmarks.scenarios.campaigns",
+    # Last: state and insert share a database kept until the run ends (benchmarks.loaded).
+    "benchmarks.scenarios.listen",
+    "benchmarks.scenarios.state",
+    "benchmarks.scenarios.insert",
 ]
 
 

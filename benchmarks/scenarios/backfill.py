@@ -19,12 +19,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from benchmarks.harness import Context, Result
+from benchmarks.harness import Context, Goal, Result
 from benchmarks.scenarios import maintenance
-from benchmarks.scenarios.maintenance import AtMost, Size
+from benchmarks.scenarios.maintenance import Size
 
 NAME = "backfill"
-GOAL = AtMost("≤ 1.5x the full query", max_ratio=1.5)
+GOAL = Goal("≤ 1.5x the full query", max_ratio=1.5)
 SEGMENTS = (
     (
         "windowed",

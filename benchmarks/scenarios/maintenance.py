@@ -58,17 +58,6 @@ ANALYZE_GROWTH = 0.2  # ANALYZE while loading once the tables grew by this share
 STATE_TABLES = "segql.events, segql.users, segql.feature_state, segql.members, segql.timers"
 
 
-@dataclass(frozen=True)
-class AtMost(Goal):
-    """segql ÷ baseline must be at most `max_ratio` (the harness's Goal has no such bound)."""
-
-    max_ratio: float = 0.0
-
-    def met(self, result: Result) -> bool | None:
-        ratio = result.ratio
-        return None if ratio is None else ratio <= self.max_ratio
-
-
 @dataclass
 class Copy:
     """One timed COPY of the batch: seconds, and where the time went by generated function."""

@@ -30,6 +30,7 @@ MODULES: list[str] = [
     "segql.commands.compiler",
     "segql.commands.demo",
     "segql.commands.feed",
+    "segql.commands.rebuild",
     "segql.commands.synth",
     "segql.commands.worker",
 ]

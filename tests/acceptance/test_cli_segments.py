@@ -59,3 +59,18 @@ def test_a_bad_definition_names_file_line_and_column(segql_cli: Cli, tmp_path: P
     assert f"{path}:2:23: unknown function 'event_cnt'" in result.stderr
     assert "did you mean 'event_count'" in result.stderr
     assert json.loads(ok(segql_cli("list", "--json"))) == []
+
+
+def test_rebuild_repairs_lost_membership(segql_cli: Cli, database_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "shop.sql"
+    path.write_text(DEFINITIONS)
+    assert "nothing is deployed" in segql_cli("rebuild").stderr.lower()
+    ok(segql_cli("clock", "set", "2026-05-01T12:00:00Z"))
+    ok(segql_cli("deploy", str(path)))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT segql.track('ann', 'add_to_cart', '{}', '2026-05-01T11:30:00Z')")
+    assert "no changes" in ok(segql_cli("rebuild"))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM segql.members")  # a restore from an older backup, say
+    assert "1 enter(s), 0 exit(s)" in ok(segql_cli("rebuild"))
+    assert ok(segql_cli("members", "carted", "--csv")).splitlines()[1].startswith("ann,")

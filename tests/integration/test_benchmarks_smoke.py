@@ -32,7 +32,12 @@ def test_smoke_run_writes_both_reports(server_url: str, tmp_path: Path) -> None:
     markdown = (out / "BENCHMARKS.md").read_text(encoding="utf-8")
     assert [r for r in report["results"] if r["error"]] == []
     scenarios = {r["scenario"] for r in report["results"]}
-    assert {"ingest", "latency", "writers"} <= scenarios
-    assert all(r["baseline"] for r in report["results"] if r["scenario"] in {"ingest", "writers"})
+    assert {"ingest", "latency", "writers", "insert", "listen", "state"} <= scenarios
+    measured = {"ingest", "writers", "insert", "listen", "state"}
+    assert all(r["baseline"] for r in report["results"] if r["scenario"] in measured)
+    assert all(r["segql"] for r in report["results"] if r["scenario"] in measured)
+    (state,) = [r for r in report["results"] if r["scenario"] == "state"]
+    assert {"members", "timers"} <= set(state["details"]["state_tables"])
+    assert {"events", "changes", "segments"} <= set(state["details"]["not_counted"])
     assert report["postgres"]["settings"]["fsync"] in {"on", "off"}
     assert "| scenario | segql | baseline | ratio | goal | met? |" in markdown

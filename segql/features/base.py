@@ -1,0 +1,104 @@
+"""What every event-aggregate feature kind declares, and the per-user state they share.
+
+An event aggregate reads one event source (a name or any event, an optional FILTER on props, an
+optional window) and keeps its value in a row of *state columns*. The columns are shared: a
+count and a sum over the same source are one row with `cnt` and `sum`, so the planner can read a
+source once for every kind that needs it. A kind module says which columns it reads and how its
+value is computed from them; this module says how each column is aggregated from events, how two
+partial aggregates merge (an arriving batch into stored state), and when a windowed value next
+changes with no new event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from segql import ir
+
+
+@dataclass(frozen=True)
+class StateColumn:
+    """One column of an event source's per-user state.
+
+    `aggregate` is SQL over event rows `e`, with `{v}` the numeric prop value; `merge` combines
+    stored state `fs` with a new batch's `excluded` in O(1). Columns whose merge cannot be
+    undone (min, max, first, last) are rebuilt from the user's events when events are updated
+    or deleted.
+    """
+
+    name: str
+    sql_type: str
+    aggregate: str
+    merge: str | None = None  # None: not kept as unwindowed state
+
+
+STATE_COLUMNS: dict[str, StateColumn] = {
+    c.name: c
+    for c in (
+        StateColumn("cnt", "bigint", "count(*)", "fs.cnt + excluded.cnt"),
+        StateColumn("vcnt", "bigint", "count({v})", "fs.vcnt + excluded.vcnt"),
+        StateColumn(
+            "sum",
+            "numeric",
+            "sum({v})",
+            "CASE WHEN fs.sum IS NULL THEN excluded.sum WHEN excluded.sum IS NULL THEN fs.sum "
+            "ELSE fs.sum + excluded.sum END",
+        ),
+        StateColumn("min", "numeric", "min({v})", "least(fs.min, excluded.min)"),
+        StateColumn("max", "numeric", "max({v})", "greatest(fs.max, excluded.max)"),
+        StateColumn(
+            "first_ts", "timestamptz", "min(e.ts)", "least(fs.first_ts, excluded.first_ts)"
+        ),
+        StateColumn(
+            "last_ts", "timestamptz", "max(e.ts)", "greatest(fs.last_ts, excluded.last_ts)"
+        ),
+        # Distinct UTC calendar days with an event: only windowed (active_days needs a window).
+        StateColumn("days", "bigint", "count(DISTINCT (e.ts AT TIME ZONE 'UTC')::date)"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class EventAggregate:
+    """A feature kind over the user's own events, as the language names it.
+
+    - `function`, `takes_prop`, `needs_window`, `default_event`: its signature for the checker;
+    - `type`: what it evaluates to;
+    - `columns` and `value`: the state it reads and its value from that state (`c` is the
+      column prefix, e.g. `w1.k2_`); over no events the value is what DESIGN.md promises
+      (0 for counts and sums, NULL for avg/min/max/first/last);
+    - `falls_with_clock`: windowed, its value can only fall as events leave the window (unless
+      events stamped in the future are still to enter), which lets the timer skip users whose
+      outcome waiting cannot change;
+    - `counts_events`: windowed and only compared with constants, it can be read from the
+      source's newest timestamps instead of the window's events (see plan.recent_features);
+    - `describe`: how `why` names it.
+    """
+
+    function: str
+    kind: ir.AggKind
+    type: ir.Type
+    columns: tuple[str, ...]
+    value: Callable[[str], str]
+    takes_prop: bool = False
+    needs_window: bool = False
+    default_event: str | None = None
+    falls_with_clock: bool = False
+    counts_events: bool = False  # its value is a count of matching events (or that one exists)
+
+    @property
+    def usage(self) -> str:
+        prop = ", '<prop>'" if self.takes_prop else ""
+        window = "within => '<interval>'" if self.needs_window else "[, within => '<interval>']"
+        sep = ", " if self.needs_window else ""
+        return f"{self.function}('<event>'{prop}{sep}{window})"
+
+    def describe(self, args: list[str]) -> str:
+        return f"{self.function}({', '.join(args)})"
+
+
+def next_change(ts: str, width: str, clock: str) -> str:
+    """When an event at `ts` next changes a window of `width` ending at `clock`: it enters at its
+    ts if stamped after the clock, else it leaves at ts + width."""
+    return f"CASE WHEN {ts} > {clock} THEN {ts} ELSE {ts} + {width} END"
