@@ -117,6 +117,8 @@ def _deliveries(
             "due_at": _due(rules, at, ctx["traits"]),
             "body": None,
         }
+        if rules.quiet is not None and row["due_at"] > _after(rules, at):
+            row["reason"] = "held by quiet hours"
         capped = _capped(rules, counted[user_id], at)
         if capped is not None:
             row.update(status="skipped", reason=capped, due_at=None)
@@ -159,8 +161,12 @@ def _capped(rules: _Rules, planned: list[datetime], at: datetime) -> str | None:
     return f"cap: {rules.cap_limit} per {_seconds_text(rules.cap_secs)} already planned"
 
 
+def _after(rules: _Rules, at: datetime) -> datetime:
+    return at + timedelta(seconds=float(rules.after or 0))
+
+
 def _due(rules: _Rules, at: datetime, traits: dict[str, Any]) -> datetime:
-    due = at + timedelta(seconds=float(rules.after or 0))
+    due = _after(rules, at)
     if rules.quiet is None:
         return due
     return quiet.release(due, quiet.zone(traits.get("timezone")), rules.quiet)

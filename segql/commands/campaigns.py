@@ -59,9 +59,10 @@ def deliveries(
             typer.echo(json.dumps(row))
         else:
             answer = row["last_status"] if row["last_status"] is not None else "-"
+            due = f"due={row['due_at']}" if row["status"] == "pending" else ""
             typer.echo(
                 f"{row['webhook_id']}\t{row['user_id']}\t{row['status']}\t"
-                f"attempts={row['attempts']}\tlast={answer}\t{row['reason'] or ''}"
+                f"attempts={row['attempts']}\tlast={answer}\t{due}\t{row['reason'] or ''}"
             )
 
 

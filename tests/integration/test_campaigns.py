@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from segql import deploy, worker
+from segql import deploy, feed, worker
 from segql.campaigns import deliver, plan
 from segql.campaigns.parse import CampaignDialect
 from segql.campaigns.receiver import Answer, Receiver
@@ -264,3 +264,21 @@ def test_worker_plans_and_delivers(database_url: str, conn: psycopg.Connection) 
             stop.close()
         assert not thread.is_alive()
         assert len(receiver.delivered()) == 20
+
+
+def test_prune_keeps_changes_a_campaign_has_not_planned(conn: psycopg.Connection) -> None:
+    deploy_text(conn, "CREATE SEGMENT carts AS plan = 'cart';\n" + campaign("http://127.0.0.1:9/x"))
+    conn.execute("SELECT set_config('segql.now', '2026-01-01 00:00:00+00', false)")
+    for value in ("cart", "none"):
+        conn.execute(
+            "INSERT INTO segql.profiles (user_id, traits) VALUES ('u1', %s) "
+            "ON CONFLICT (user_id) DO UPDATE SET traits = excluded.traits",
+            [json.dumps({"plan": value})],
+        )
+        conn.commit()
+    cutoff = datetime(2026, 6, 1, tzinfo=UTC)
+    held = feed.prune(conn, cutoff)
+    assert held.total == 0 and held.held_by == {"campaign rescue": 2}
+    plan.plan_all(conn)
+    assert feed.prune(conn, cutoff).total == 2
+    assert statuses(conn) == [("u1", "pending", None)]

@@ -175,6 +175,8 @@ def _check(conn: psycopg.Connection, receiver: Receiver, expected: set[str], use
     ).fetchone()
     assert enters == rows == (users * TOGGLES // 2,)
     assert set(receiver.delivered()) == expected
+    attempts = Counter(r.webhook_id for r in receiver.requests)
+    assert max(attempts.values()) > 1, "no 500 was retried"  # 30 % fail: retries must show
     assert len(set(seqs.values())) == len(seqs), "a change went out under two webhook-ids"
     # Caps: at most CAP welcomes per user (the run lasts far less than the hour).
     per_user = Counter(json.loads(bodies[i])["data"]["user_id"] for i in receiver.delivered())
