@@ -90,7 +90,9 @@ SELECT d.id, d.webhook_id, d.body, d.round_attempts, c.url, c.secret, c.name,
        (c.after_secs IS NOT NULL AND d.attempts = 0
         AND EXISTS (SELECT 1 FROM segql.changes x
                     WHERE x.segment = d.segment AND x.user_id = d.user_id
-                      AND x.seq > d.seq AND x.kind <> d.kind)) AS user_left
+                      AND x.seq > d.seq AND x.kind <> d.kind)) AS user_left,
+       segql.now() AS clock, c.quiet_from, c.quiet_to,
+       (SELECT p.traits ->> 'timezone' FROM segql.profiles p WHERE p.user_id = d.user_id) AS tz
 FROM segql.deliveries d JOIN segql.campaigns c ON c.name = d.campaign
 WHERE d.status = 'pending' AND d.due_at <= segql.now() AND c.disabled_at IS NULL
 ORDER BY d.due_at
@@ -112,7 +114,7 @@ WHERE id = %(id)s;
 -- name: mark_retry
 UPDATE segql.deliveries SET attempts = attempts + 1, round_attempts = round_attempts + 1,
     last_status = %(status)s, last_error = %(error)s, last_attempt_at = now(),
-    due_at = segql.now() + make_interval(secs => %(delay)s), reason = %(reason)s
+    due_at = %(due)s, reason = %(reason)s
 WHERE id = %(id)s;
 
 -- name: mark_failed

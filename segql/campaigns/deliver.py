@@ -17,12 +17,13 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 
 import httpx
 import psycopg
 
-from segql.campaigns import guard, sign
+from segql.campaigns import guard, quiet, sign
 from segql.campaigns.plan import q
 from segql.errors import SegqlError
 
@@ -42,6 +43,31 @@ class Settings:
     schedule: tuple[float, ...] = SCHEDULE
     timeout: float = TIMEOUT
     allow: str = ""  # more hosts or networks for the guard, beside SEGQL_WEBHOOK_ALLOW
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claimed delivery, as `claim_delivery` reads it."""
+
+    id: int
+    webhook_id: str
+    body: str
+    round_attempts: int
+    url: str
+    secret: str
+    campaign: str
+    user_left: bool
+    clock: datetime  # segql.now() when claimed
+    quiet_from: dt_time | None
+    quiet_to: dt_time | None
+    timezone: str | None
+
+    def retry_at(self, delay: float) -> datetime:
+        """`delay` from now, moved out of the user's quiet hours like the first try."""
+        due = self.clock + timedelta(seconds=delay)
+        if self.quiet_from is None or self.quiet_to is None:
+            return due
+        return quiet.release(due, quiet.zone(self.timezone), (self.quiet_from, self.quiet_to))
 
 
 @dataclass(frozen=True)
@@ -86,12 +112,12 @@ def send_one(conn: psycopg.Connection, http: httpx.Client, settings: Settings) -
         row = conn.execute(q("claim_delivery")).fetchone()
         if row is None:
             return False
-        delivery_id, webhook_id, body, round_attempts, url, secret, campaign, user_left = row
-        if user_left:
-            conn.execute(q("mark_left"), {"id": delivery_id, "reason": "left the segment"})
+        claim = Claim(*row)
+        if claim.user_left:
+            conn.execute(q("mark_left"), {"id": claim.id, "reason": "left the segment"})
             return True
-        outcome = post(http, url, secret, webhook_id, body, settings.allow)
-        _record(conn, settings, delivery_id, campaign, round_attempts, outcome)
+        outcome = post(http, claim.url, claim.secret, claim.webhook_id, claim.body, settings.allow)
+        _record(conn, settings, claim, outcome)
     return True
 
 
@@ -132,28 +158,22 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
     return min(max(0.0, when.timestamp() - base), MAX_RETRY_AFTER)
 
 
-def _record(
-    conn: psycopg.Connection,
-    settings: Settings,
-    delivery_id: int,
-    campaign: str,
-    round_attempts: int,
-    outcome: Outcome,
-) -> None:
-    base = {"id": delivery_id, "status": outcome.status, "error": outcome.error}
+def _record(conn: psycopg.Connection, settings: Settings, claim: Claim, outcome: Outcome) -> None:
+    base = {"id": claim.id, "status": outcome.status, "error": outcome.error}
     if outcome.ok:
-        conn.execute(q("mark_delivered"), {"id": delivery_id, "status": outcome.status})
+        conn.execute(q("mark_delivered"), {"id": claim.id, "status": outcome.status})
     elif outcome.status == 410:
         reason = "the endpoint answered 410 Gone: campaign disabled until redeployed or replayed"
         conn.execute(q("mark_failed"), {**base, "reason": reason})
-        conn.execute(q("disable_campaign"), {"name": campaign, "reason": reason})
-        log.warning("campaign %s disabled: its endpoint answered 410 Gone", campaign)
-    elif round_attempts >= len(settings.schedule):
-        reason = f"dead after {round_attempts + 1} attempts"
+        conn.execute(q("disable_campaign"), {"name": claim.campaign, "reason": reason})
+        log.warning("campaign %s disabled: its endpoint answered 410 Gone", claim.campaign)
+    elif claim.round_attempts >= len(settings.schedule):
+        reason = f"dead after {claim.round_attempts + 1} attempts"
         conn.execute(q("mark_failed"), {**base, "reason": reason})
     else:
-        delay = next_delay(settings.schedule, round_attempts, outcome.retry_after)
-        conn.execute(q("mark_retry"), {**base, "delay": delay, "reason": "retrying"})
+        delay = next_delay(settings.schedule, claim.round_attempts, outcome.retry_after)
+        due = claim.retry_at(delay)
+        conn.execute(q("mark_retry"), {**base, "due": due, "reason": "retrying"})
 
 
 def next_delay(

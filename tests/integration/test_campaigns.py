@@ -282,3 +282,23 @@ def test_prune_keeps_changes_a_campaign_has_not_planned(conn: psycopg.Connection
     plan.plan_all(conn)
     assert feed.prune(conn, cutoff).total == 2
     assert statuses(conn) == [("u1", "pending", None)]
+
+
+def test_a_retry_that_would_land_in_quiet_hours_waits_for_their_end(
+    conn: psycopg.Connection,
+) -> None:
+    def script(receiver: Receiver, webhook_id: str) -> Answer:
+        return Answer(503, {"Retry-After": "36000"})  # ten hours: 01:00 UTC, inside the window
+
+    with Receiver(script) as receiver:
+        deploy_text(conn, SEGMENT + campaign(receiver.url, "QUIET HOURS '22:00' TO '08:00'"))
+        conn.execute("SELECT set_config('segql.now', '2026-03-08 15:00:00+00', false)")
+        conn.execute(
+            "INSERT INTO segql.events (user_id, name, ts) "
+            "VALUES ('u1', 'add_to_cart', '2026-03-08 15:00:00+00')"
+        )
+        conn.commit()
+        plan.plan_all(conn)
+        assert send_all(conn) == 1
+        row = conn.execute("SELECT due_at, last_status FROM segql.deliveries").fetchone()
+        assert row == (datetime(2026, 3, 9, 8, tzinfo=UTC), 503)
