@@ -20,7 +20,7 @@ class Request:
     timestamp: str
     signature: str
     body: bytes
-    received: float  # time.time()
+    received: float  # time.time() on arrival
     status: int  # what the receiver answered
 
 
@@ -91,13 +91,8 @@ class Receiver:
                 body = self.rfile.read(length)
                 webhook_id = self.headers.get("webhook-id", "")
                 answer = receiver.answer(receiver, webhook_id)
-                if answer.stall:
-                    time.sleep(answer.stall)
-                self.send_response(answer.status)
-                for key, value in answer.headers.items():
-                    self.send_header(key, value)
-                self.send_header("content-length", "0")
-                self.end_headers()
+                # Recorded before answering: a receiver has done its work when it answers, even
+                # if the sender dies before it reads the answer (and then sends it again).
                 request = Request(
                     webhook_id,
                     self.headers.get("webhook-timestamp", ""),
@@ -109,6 +104,13 @@ class Receiver:
                 with receiver.arrived:
                     receiver.requests.append(request)
                     receiver.arrived.notify_all()
+                if answer.stall:
+                    time.sleep(answer.stall)
+                self.send_response(answer.status)
+                for key, value in answer.headers.items():
+                    self.send_header(key, value)
+                self.send_header("content-length", "0")
+                self.end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

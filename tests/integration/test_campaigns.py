@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -302,3 +302,31 @@ def test_a_retry_that_would_land_in_quiet_hours_waits_for_their_end(
         assert send_all(conn) == 1
         row = conn.execute("SELECT due_at, last_status FROM segql.deliveries").fetchone()
         assert row == (datetime(2026, 3, 9, 8, tzinfo=UTC), 503)
+
+
+def test_after_is_kept_to_the_second_by_the_worker(
+    database_url: str, conn: psycopg.Connection
+) -> None:
+    with Receiver() as receiver:
+        deploy_text(conn, SEGMENT + campaign(receiver.url, "AFTER '2 seconds'"))
+        stop = worker.StopEvent()
+        thread = threading.Thread(
+            target=worker.run_worker,
+            args=(database_url,),
+            kwargs={"stop_event": stop, "senders": 1, "delivery": FAST},
+            daemon=True,
+        )
+        thread.start()
+        try:
+            event(conn, "u1")
+            assert receiver.wait_for(1, timeout=15)
+        finally:
+            stop.set()
+            thread.join(15)
+            stop.close()
+        row = conn.execute("SELECT change_at, due_at FROM segql.deliveries").fetchone()
+        assert row is not None
+        change_at, due_at = row
+        assert due_at == change_at + timedelta(seconds=2)
+        (request,) = receiver.requests
+        assert request.received >= due_at.timestamp()  # never early

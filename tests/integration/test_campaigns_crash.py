@@ -31,7 +31,11 @@ CHANGES = int(os.environ.get("SEGQL_CRASH_CHANGES", "600"))
 TOGGLES = 10  # changes per user: five entries and five exits
 CAP = 3
 KILLS = 4
+WRITE_SECONDS = 8.0
 WAIT = 60.0
+
+
+STALLING = threading.Event()  # set while a request is being held: a good moment for SIGKILL
 
 
 def answer(receiver: Receiver, webhook_id: str) -> Answer:
@@ -39,6 +43,7 @@ def answer(receiver: Receiver, webhook_id: str) -> Answer:
     if roll < 0.3:
         return Answer(500)
     if roll < 0.36:
+        STALLING.set()
         return Answer(200, stall=random.uniform(0.3, 0.8))
     return Answer(200)
 
@@ -83,6 +88,9 @@ def start_worker(database_url: str, log: Path) -> subprocess.Popen[bytes]:
 
 
 def write_changes(database_url: str, users: int) -> None:
+    """Spread over about as long as the kills take, so that every worker has work."""
+    batches = TOGGLES * -(-users // 25)
+    pause = WRITE_SECONDS / batches
     with psycopg.connect(database_url) as conn:
         for round_ in range(TOGGLES):
             plan = "on" if round_ % 2 == 0 else "off"
@@ -95,7 +103,7 @@ def write_changes(database_url: str, users: int) -> None:
                     [plan, start, min(users, start + 25) - 1],
                 )
                 conn.commit()
-                time.sleep(0.01)
+                time.sleep(pause)
 
 
 def test_crash_and_retries_lose_and_duplicate_nothing(
@@ -113,7 +121,9 @@ def test_crash_and_retries_lose_and_duplicate_nothing(
         kills = 0
         try:
             while writer.is_alive() or kills < KILLS:
-                time.sleep(random.uniform(0.5, 1.2))
+                time.sleep(random.uniform(1.5, 2.5))  # the new worker is up and sending
+                STALLING.clear()
+                STALLING.wait(1.0)  # kill while some request is in flight, when there is one
                 if kills < KILLS:
                     victim.send_signal(signal.SIGKILL)
                     victim.wait()
@@ -177,6 +187,13 @@ def _check(conn: psycopg.Connection, receiver: Receiver, expected: set[str], use
     assert set(receiver.delivered()) == expected
     attempts = Counter(r.webhook_id for r in receiver.requests)
     assert max(attempts.values()) > 1, "no 500 was retried"  # 30 % fail: retries must show
+    twice = Counter(r.webhook_id for r in receiver.requests if 200 <= r.status < 300)
+    print(  # shown with -s: how much of the run was retries and resends after a kill
+        f"{len(receiver.requests)} requests for {len(expected)} webhooks; "
+        f"{sum(n > 1 for n in attempts.values())} ids retried; "
+        f"{sum(n > 1 for n in twice.values())} answered 2xx more than once (resent after a kill)"
+    )
+    # Resent after a kill: the same id and the same bytes (checked above), never a new id.
     assert len(set(seqs.values())) == len(seqs), "a change went out under two webhook-ids"
     # Caps: at most CAP welcomes per user (the run lasts far less than the hour).
     per_user = Counter(json.loads(bodies[i])["data"]["user_id"] for i in receiver.delivered())
