@@ -29,7 +29,8 @@ _SAMPLE_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class Campaign:
-    """A checked campaign. Intervals are in seconds."""
+    """A checked campaign. Intervals are in seconds. Two campaigns are equal when they mean the
+    same thing, whatever their layout (text, source and span are not compared)."""
 
     name: str
     comment: str | None
@@ -44,23 +45,6 @@ class Campaign:
     text: str = field(default="", compare=False)
     source: str = field(default="", compare=False)
     span: Span = field(default=Span(0, 0), compare=False)
-
-    @property
-    def fingerprint(self) -> str:
-        """Equal for definitions that mean the same thing, whatever their layout."""
-        return repr(
-            (
-                self.comment,
-                self.kind,
-                self.segment,
-                self.url,
-                self.after,
-                self.limit,
-                self.per,
-                self.quiet,
-                self.payload,
-            )
-        )
 
 
 def is_campaign(stmt: Statement) -> bool:
