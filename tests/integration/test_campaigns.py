@@ -18,6 +18,7 @@ from segql.campaigns.receiver import Answer, Receiver
 from segql.parse import parse_text
 
 FAST = deliver.Settings(schedule=(0.05, 0.05, 0.05), timeout=2.0)
+SLOW = deliver.Settings(schedule=(60.0,), timeout=2.0)
 SEGMENT = "CREATE SEGMENT carts AS did('add_to_cart');\n"
 
 
@@ -41,10 +42,10 @@ def event(conn: psycopg.Connection, user: str, name: str = "add_to_cart") -> Non
     conn.commit()
 
 
-def send_all(conn: psycopg.Connection) -> int:
+def send_all(conn: psycopg.Connection, settings: deliver.Settings = FAST) -> int:
     sent = 0
-    with deliver.client(FAST) as http:
-        while deliver.send_one(conn, http, FAST):
+    with deliver.client(settings) as http:
+        while deliver.send_one(conn, http, settings):
             sent += 1
     return sent
 
@@ -173,7 +174,7 @@ def test_redirects_are_not_followed(conn: psycopg.Connection) -> None:
         deploy_text(conn, SEGMENT + campaign(receiver.url))
         event(conn, "u1")
         plan.plan_all(conn)
-        send_all(conn)
+        send_all(conn, SLOW)  # one attempt: the retry is a minute away
         assert len(receiver.requests) == 1
         row = conn.execute("SELECT status, last_status FROM segql.deliveries").fetchone()
         assert row == ("pending", 302)
