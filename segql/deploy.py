@@ -212,6 +212,18 @@ def _deploy(
         steps.append(
             Step("backfill new shared features", generate.feature_backfill_sql(the_plan, new_keys))
         )
+    keys_now: dict[str, str | None] = dict(
+        conn.execute("SELECT name, timer_key FROM segql.segments").fetchall()
+    )
+    stale = [
+        g
+        for g in the_plan.groups
+        if any(s.name in fresh or keys_now.get(s.name) != g.key for s in g.members)
+    ]
+    for g in stale:
+        steps.append(Step(f"memberships of group {g.key}", generate.group_sync_sql(g)))
+    if stale or result.dropped:
+        steps.append(Step("forget removed groups", generate.groups_cleanup_sql(the_plan)))
     if the_plan.segments and _needs_user_sync(conn):
         steps.append(Step("sync the user list", _USER_SYNC))
     steps.append(Step("drop superseded functions", _drop_old_functions_sql(deploy_id, the_plan)))
@@ -222,15 +234,11 @@ def _deploy(
     for s in the_plan.segments:
         if s.name in refresh:
             cause = "deploy" if s.name in result.created else "redeploy"
-            steps.append(
-                Step(
-                    f"backfill {s.name}",
-                    f"SELECT segql.{generate.function_name(s.name, s.version)}"
-                    f"(<every user, {BACKFILL_CHUNK} at a time>, '{cause}');",
-                )
-            )
+            call = _backfill_call(the_plan, deploy_id, s, cause)
+            shown = call.as_string(conn).replace("%s", f"<every user, {BACKFILL_CHUNK} at a time>")
+            steps.append(Step(f"backfill {s.name}", shown + ";"))
             if not dry_run:
-                _backfill(conn, s, cause, progress)
+                _backfill(conn, s.name, call, progress)
     if not dry_run:
         _record(conn, the_plan, compiled, deploy_id, result)
     return result
@@ -326,6 +334,8 @@ SELECT pg_notify('segql', json_build_object('xid', pg_current_xact_id()::text)::
                  json_build_object('xid', pg_current_xact_id()::text)::text)
 WHERE EXISTS (SELECT 1 FROM logged);
 DELETE FROM segql.timers WHERE segment = {lit};
+UPDATE segql.user_groups SET segments = array_remove(segments, {lit}) WHERE {lit} = ANY(segments);
+DELETE FROM segql.user_groups WHERE cardinality(segments) = 0;
 DELETE FROM segql.segments WHERE name = {lit};
 DROP VIEW IF EXISTS segments.{generate.quote_ident(name)};
 """
@@ -352,19 +362,34 @@ $segql$;
 """
 
 
+def _backfill_call(the_plan: Plan, deploy_id: int, seg: SegmentPlan, cause: str) -> sql.Composed:
+    """The call that evaluates one segment for a chunk of users (bound as the parameter).
+
+    A grouped segment is evaluated by its group's function, limited to that segment's changes,
+    so the group's shared timer takes the new member into account.
+    """
+    group = the_plan.group_of(seg.name)
+    if group is None:
+        fn = sql.Identifier("segql", generate.function_name(seg.name, seg.version))
+        return sql.SQL("SELECT {}(%s::text[], {})").format(fn, sql.Literal(cause))
+    number = the_plan.groups.index(group) + 1
+    fn = sql.Identifier("segql", generate.group_function_name(deploy_id, number))
+    return sql.SQL("SELECT count(*) FROM {}(%s::text[], {}, NULL, NULL, {})").format(
+        fn, sql.Literal(cause), sql.Literal([seg.name])
+    )
+
+
 def _backfill(
-    conn: psycopg.Connection, seg: SegmentPlan, cause: str, progress: Progress | None
+    conn: psycopg.Connection, name: str, call: sql.Composed, progress: Progress | None
 ) -> None:
     users = [r[0] for r in conn.execute("SELECT user_id FROM segql.users ORDER BY user_id")]
-    fn = sql.Identifier("segql", generate.function_name(seg.name, seg.version))
-    query = sql.SQL("SELECT {}(%s::text[], %s)").format(fn)
     if progress:
-        progress(seg.name, 0, len(users))
+        progress(name, 0, len(users))
     for start in range(0, len(users), BACKFILL_CHUNK):
         chunk = users[start : start + BACKFILL_CHUNK]
-        conn.execute(query, [chunk, cause])
+        conn.execute(call, [chunk])
         if progress:
-            progress(seg.name, start + len(chunk), len(users))
+            progress(name, start + len(chunk), len(users))
 
 
 def _record(
@@ -379,12 +404,13 @@ def _record(
         seg = s.segment
         conn.execute(
             """INSERT INTO segql.segments
-                   (name, version, definition, comment, source, depends_on, full_query, deployed_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, now())
+                   (name, version, definition, comment, source, depends_on, full_query,
+                    timer_key, deployed_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now())
                ON CONFLICT (name) DO UPDATE SET version = excluded.version,
                    definition = excluded.definition, comment = excluded.comment,
                    source = excluded.source, depends_on = excluded.depends_on,
-                   full_query = excluded.full_query,
+                   full_query = excluded.full_query, timer_key = excluded.timer_key,
                    deployed_at = CASE WHEN segql.segments.version = excluded.version
                                       THEN segql.segments.deployed_at ELSE now() END""",
             [
@@ -395,6 +421,7 @@ def _record(
                 seg.source,
                 list(seg.depends_on),
                 compiled[s.name].full_query,
+                the_plan.timer_key(s.name) if the_plan.group_of(s.name) else None,
             ],
         )
         if s.name in fresh:

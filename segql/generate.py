@@ -7,7 +7,7 @@ old one and swapped in within one transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -16,7 +16,7 @@ import jinja2
 
 from segql import features, ir
 from segql.features import STATE_COLUMNS, next_change
-from segql.plan import FeatureKey, Plan, SegmentPlan
+from segql.plan import FeatureKey, Group, Plan, SegmentPlan
 from segql.render import (
     Renderer,
     event_match,
@@ -184,7 +184,8 @@ def _feature_joins(
             refs[key] = (state(key), "")
         elif key in plan.recent:
             alias = f"r{number}"
-            joins.append(recent_read(alias, key, state(plan.recent[key])))
+            source, needed = plan.recent[key]
+            joins.append(recent_read(alias, key, state(source), needed))
             refs[key] = (alias, "")
         else:
             scans.setdefault((key.event, repr(key.filter)), []).append(key)
@@ -386,12 +387,13 @@ def windowed_scan(
     )
 
 
-def recent_read(alias: str, key: FeatureKey, state: str) -> str:
+def recent_read(alias: str, key: FeatureKey, state: str, needed: int) -> str:
     """A windowed count of the outer user from its source's newest timestamps, in O(1).
 
     Exact while no event of the source is stamped after the clock (the state's last_ts is
     then in the past, so the newest timestamps are the newest up to now); otherwise, and only
-    then, the window's events are read, as windowed_scan would.
+    then, the window's events are read, as windowed_scan would. A key that needs one newest
+    timestamp (did, or a count against 0) reads last_ts; others count in the `recent` array.
     """
     width = seconds(_decimal(key.window or "0"))
     pending = f"coalesce({state}.last_ts > clk.now, false)"
@@ -401,19 +403,28 @@ def recent_read(alias: str, key: FeatureKey, state: str) -> str:
     if key.filter is not None:
         cond.append(event_match(None, key.filter))
     where = " AND ".join(cond)
+    if needed == 1:
+        inside = f"{state}.last_ts > clk.now - {width}"
+        count = f"CASE WHEN {inside} THEN 1 ELSE 0 END"
+        due = f"CASE WHEN {inside} THEN {state}.last_ts + {width} END"
+    else:
+        inside = f"r.ts > clk.now - {width} AND r.ts <= clk.now"
+        count = f"(SELECT count(*) FROM unnest({state}.recent) AS r(ts) WHERE {inside})"
+        due = f"(SELECT min(r.ts) + {width} FROM unnest({state}.recent) AS r(ts) WHERE {inside})"
     count = (
-        f"CASE WHEN NOT {pending} "
-        f"THEN segql.recent_count({state}.recent, clk.now - {width}, clk.now) "
+        f"CASE WHEN NOT {pending} THEN {count} "
         f"ELSE (SELECT count(*) FROM segql.events e WHERE {where} AND e.ts <= clk.now) END"
     )
     due = (
-        f"CASE WHEN NOT {pending} THEN segql.recent_due({state}.recent, clk.now, {width}) "
+        f"CASE WHEN NOT {pending} THEN {due} "
         f"ELSE (SELECT min({next_change('e.ts', width, 'clk.now')}) "
         f"FROM segql.events e WHERE {where}) END"
     )
+    # OFFSET 0 keeps the planner from pulling the subquery up into every expression that
+    # reads its columns, which would evaluate it once per reference instead of once per user.
     return (
-        f"LEFT JOIN LATERAL (SELECT {count} AS cnt, {due} AS due, {pending} AS pending) "
-        f"{alias} ON true"
+        f"LEFT JOIN LATERAL (SELECT {count} AS cnt, {due} AS due, {pending} AS pending "
+        f"OFFSET 0) {alias} ON true"
     )
 
 
@@ -429,9 +440,11 @@ def group_function_name(deploy: int, index: int) -> str:
     return f"p{deploy}_g{index}"
 
 
-def group_sql(plan: Plan, segments: list[SegmentPlan], fn: str) -> str:
+def group_sql(plan: Plan, group: Group, fn: str) -> str:
     """One function that evaluates several dependency-free segments in one statement."""
-    refs, joins = _feature_joins(plan, [k for s in segments for k in s.keys], _columns(segments))
+    segments = group.members
+    keys = [k for s in segments for k in s.keys]
+    refs, joins = _feature_joins(plan, keys, _columns(segments), per_user=True)
 
     def no_segment(node: ir.InSegment) -> str:
         raise TypeError("grouped segments read no other segment")
@@ -448,7 +461,33 @@ def group_sql(plan: Plan, segments: list[SegmentPlan], fn: str) -> str:
                 "due": _timer_due(s, refs, render),
             }
         )
-    return template("group.sql.j2", fn=fn, members=members, joins=joins)
+    return template(
+        "group.sql.j2",
+        fn=fn,
+        members=members,
+        joins=joins,
+        timed=group.timed,
+        timer_key=group.key,
+        reads_traits=any(s.reads_traits for s in segments),
+    )
+
+
+def group_sync_sql(group: Group) -> str:
+    """Re-derive a group's rows of segql.user_groups from segql.members (deploy, rebuild)."""
+    key = quote_literal(group.key)
+    names = _lit_array([s.name for s in group.members])
+    return (
+        f"DELETE FROM segql.user_groups WHERE grp = {key};\n"
+        "INSERT INTO segql.user_groups (user_id, grp, segments)\n"
+        f'SELECT m.user_id, {key}, array_agg(m.segment ORDER BY m.segment COLLATE "C")\n'
+        f"FROM segql.members m WHERE m.segment = ANY({names}) GROUP BY m.user_id;\n"
+    )
+
+
+def groups_cleanup_sql(plan: Plan) -> str:
+    """Forget rows of groups that no longer exist."""
+    keys = _lit_array([g.key for g in plan.groups])
+    return f"DELETE FROM segql.user_groups WHERE grp <> ALL({keys});\n"
 
 
 def full_query(seg: SegmentPlan) -> str:
@@ -478,14 +517,6 @@ def _aggs(condition: ir.Expr) -> list[ir.Agg]:
 # -- the program -------------------------------------------------------------------------------
 
 
-@dataclass
-class _ChainSegment:
-    name: str
-    index: int
-    fn: str
-    deps: list[int]
-
-
 def state_agg(plan: Plan, keys: list[FeatureKey], source: str, where: str) -> str:
     rows = [
         {
@@ -507,8 +538,8 @@ def _recent_merge(plan: Plan, keys: list[FeatureKey]) -> str:
     return (
         "CASE WHEN excluded.recent IS NULL THEN fs.recent "
         "WHEN fs.recent IS NULL THEN excluded.recent "
-        "ELSE segql.newest(fs.recent || excluded.recent, "
-        f"CASE fs.feature_id {' '.join(sizes)} END) END"
+        "ELSE ARRAY(SELECT r.ts FROM unnest(fs.recent || excluded.recent) AS r(ts) "
+        f"ORDER BY r.ts DESC LIMIT CASE fs.feature_id {' '.join(sizes)} END) END"
     )
 
 
@@ -526,111 +557,135 @@ def feature_backfill_sql(plan: Plan, keys: list[FeatureKey]) -> str:
 def program_sql(plan: Plan, deploy: int) -> str:
     """Trigger functions, triggers and the timer tick for every deployed segment together."""
     index = {s.name: i + 1 for i, s in enumerate(plan.segments)}
-    chain_segments = [
-        _ChainSegment(
-            s.name,
-            index[s.name],
-            function_name(s.name, s.version),
-            [index[d] for d in s.segment.depends_on],
+    grouped = {s.name for g in plan.groups for s in g.members}
+    read_by_others = {d for s in plan.segments for d in s.segment.depends_on}
+    units: list[_Unit] = [
+        _Unit(
+            fn=group_function_name(deploy, number),
+            group=group,
+            # Which members' changes other segments read, by their chain variable.
+            changed=[(index[s.name], s.name) for s in group.members if s.name in read_by_others],
+        )
+        for number, group in enumerate(plan.groups, start=1)
+    ]
+    # Groups read no other segment, so they come first; the rest follow in dependency order.
+    units += [
+        _Unit(
+            fn=function_name(s.name, s.version),
+            segment=s,
+            index=index[s.name],
+            deps=[index[d] for d in s.segment.depends_on],
         )
         for s in plan.segments
+        if s.name not in grouped
     ]
-    event_sets: list[dict[str, Any]] = []
-    set_of: dict[str, int] = {}
-    for s in plan.segments:
-        if not s.events:
-            continue
-        names = None if None in s.events else sorted(e for e in s.events if e is not None)
-        entry = {"names": names}
-        if entry not in event_sets:
-            event_sets.append(entry)
-        set_of[s.name] = event_sets.index(entry) + 1
+    event_sets = [g.events for g in plan.groups]
+    event_sets += [
+        names
+        for s in plan.segments
+        if s.name not in grouped and s.events
+        for names in [None if None in s.events else sorted(e for e in s.events if e)]
+        if names not in event_sets
+    ]
 
-    def seeds(fn: Any) -> dict[str, str]:
-        return {s.name: fn(s) for s in plan.segments}
+    def set_of(s: SegmentPlan) -> int:
+        return event_sets.index(None if None in s.events else sorted(e for e in s.events if e)) + 1
 
-    def new(s: SegmentPlan) -> str:
-        return "v_new" if plan.must_see_new_users(s) else "NULL::text[]"
+    def must_see(segments: list[SegmentPlan]) -> bool:
+        return any(plan.must_see_new_users(s) for s in segments)
 
-    def new_or_gone(s: SegmentPlan) -> str:
-        return "v_new || v_gone" if plan.must_see_new_users(s) else "NULL::text[]"
+    def insert_seed(unit: _Unit) -> str:
+        segments = unit.segments
+        seed = [f"v_set_{set_of(segments[0])}"] if segments[0].events else []
+        return " || ".join([*seed, "v_new"] if must_see(segments) else seed)
 
-    insert_seeds = seeds(
-        lambda s: f"v_set_{set_of[s.name]} || {new(s)}" if s.name in set_of else new(s)
-    )
-    profile_seeds = seeds(
-        lambda s: "v_affected || v_new || v_gone" if s.reads_traits else new_or_gone(s)
-    )
-    tick_seeds = seeds(
-        lambda s: (
-            (
-                "array(SELECT x.u FROM unnest(v_segs, v_affected) AS x(s, u) "
-                f"WHERE x.s = {quote_literal(s.name)})"
-            )
-            if s.timed
-            else "NULL::text[]"
+    def profile_seed(unit: _Unit) -> str:
+        if any(s.reads_traits for s in unit.segments):
+            return "v_affected || v_new || v_gone"
+        return "v_new || v_gone" if must_see(unit.segments) else ""
+
+    def tick_seed(unit: _Unit) -> str:
+        if not any(s.timed for s in unit.segments):
+            return ""
+        keys = sorted({unit.timer_key, *(s.name for s in unit.segments)})
+        return (
+            "array(SELECT x.u FROM unnest(v_segs, v_affected) AS x(s, u) "
+            f"WHERE x.s = ANY({_lit_array(keys)}))"
         )
-    )
-    all_seeds = seeds(lambda s: "v_affected")
+
+    def chain(seed: Any, cause: str, clocks: str = "") -> str:
+        return "\n".join(u.call(seed(u), cause, clocks) for u in units)
+
     keys = plan.state_keys
-
-    def chain(
-        segments: list[_ChainSegment], seed: dict[str, str], cause: str, clocks: str = ""
-    ) -> str:
-        return template(
-            "chain.sql.j2", segments=segments, seeds=seed, cause=cause, clocks=clocks
-        ).rstrip()
-
-    # On insert, segments that read the same events and no other segment are evaluated
-    # together, so each feature is read once per batch for all of them.
-    groups: dict[int, list[SegmentPlan]] = {}
-    for s in plan.segments:
-        if s.name in set_of and not s.segment.depends_on:
-            groups.setdefault(set_of[s.name], []).append(s)
-    grouped_names = {s.name for g in groups.values() for s in g}
-    read_by_others = {d for s in plan.segments for d in s.segment.depends_on}
-    group_defs: list[str] = []
-    insert_lines: list[str] = []
-    for number, (set_index, members) in enumerate(groups.items(), start=1):
-        fn = group_function_name(deploy, number)
-        group_defs.append(group_sql(plan, members, fn))
-        seed = f"v_set_{set_index}"
-        if any(plan.must_see_new_users(s) for s in members):
-            seed += " || v_new"
-        insert_lines += [
-            f"    v_users := {seed};",
-            "    IF cardinality(v_users) > 0 THEN",
-            "        SELECT array_agg(x.segment), array_agg(x.user_id) INTO v_gs, v_gu",
-            f"        FROM segql.{quote_ident(fn)}(v_users, 'event') AS x;",
-        ]
-        for s in members:
-            if s.name in read_by_others:
-                insert_lines.append(
-                    f"        v_changed_{index[s.name]} := array(SELECT y.u FROM "
-                    f"unnest(v_gs, v_gu) AS y(s, u) WHERE y.s = {quote_literal(s.name)});"
-                )
-        insert_lines.append("    END IF;")
-    rest = [c for c in chain_segments if c.name not in grouped_names]
-    insert_body = "\n".join(insert_lines) + "\n" + chain(rest, insert_seeds, "'event'")
-
     return template(
         "program.sql.j2",
         deploy=deploy,
-        group_functions=group_defs,
-        insert_body=insert_body,
-        segments=chain_segments,
+        group_functions=[group_sql(plan, u.group, u.fn) for u in units if u.group],
+        chain_vars=list(index.values()),
         features=keys,
         state_columns=[c for c in STATE_COLUMNS.values() if c.merge is not None],
         recent_merge=_recent_merge(plan, keys),
         event_sets=event_sets,
-        insert_seeds=insert_seeds,
-        affected_seeds=all_seeds,
-        profile_seeds=profile_seeds,
-        refresh_seeds=all_seeds,
-        tick_seeds=tick_seeds,
-        chain=chain,
+        insert_chain=chain(insert_seed, "'event'"),
+        affected_chain=chain(lambda u: "v_affected", "'event'"),
+        profile_chain=chain(profile_seed, "'profile'"),
+        refresh_chain=chain(lambda u: "v_affected", "p_cause"),
+        tick_chain=chain(tick_seed, "'time'", ", v_affected, v_ats"),
         state_agg=lambda source, where: state_agg(plan, keys, source, where),
     )
+
+
+def _lit_array(items: list[str]) -> str:
+    return "ARRAY[" + ", ".join(quote_literal(i) for i in items) + "]::text[]"
+
+
+@dataclass
+class _Unit:
+    """One call of the chain: a group's function, or a segment's own."""
+
+    fn: str
+    group: Group | None = None
+    segment: SegmentPlan | None = None
+    index: int = 0  # the segment's chain variable v_changed_<index>
+    deps: list[int] = field(default_factory=list)
+    changed: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def segments(self) -> list[SegmentPlan]:
+        if self.group is not None:
+            return self.group.members
+        assert self.segment is not None
+        return [self.segment]
+
+    @property
+    def timer_key(self) -> str:
+        if self.group is not None:
+            return self.group.key
+        assert self.segment is not None
+        return self.segment.name
+
+    def call(self, seed: str, cause: str, clocks: str) -> str:
+        """Evaluate the unit for the seed users (and, for a segment, users whose membership of
+        a segment it reads changed); an empty seed and no dependency means no call at all."""
+        parts = ([seed] if seed else []) + [f"v_changed_{d}" for d in self.deps]
+        if not parts:
+            return ""
+        fn = f"segql.{quote_ident(self.fn)}"
+        lines = [f"    v_users := {' || '.join(parts)};", "    IF cardinality(v_users) > 0 THEN"]
+        if self.group is None:
+            lines.append(f"        v_changed_{self.index} := {fn}(v_users, {cause}{clocks});")
+        else:
+            lines += [
+                "        SELECT array_agg(x.segment), array_agg(x.user_id) INTO v_gs, v_gu",
+                f"        FROM {fn}(v_users, {cause}{clocks}) AS x;",
+            ]
+            lines += [
+                f"        v_changed_{i} := array(SELECT y.u FROM unnest(v_gs, v_gu) AS y(s, u) "
+                f"WHERE y.s = {quote_literal(name)});"
+                for i, name in self.changed
+            ]
+        lines.append("    END IF;")
+        return "\n".join(lines)
 
 
 def empty_member_sql(seg: SegmentPlan, deps: dict[str, bool]) -> str:

@@ -84,6 +84,23 @@ class SegmentPlan:
 
 
 @dataclass
+class Group:
+    """Dependency-free segments that read the same events, evaluated together in one statement.
+
+    Its members share one timer per user, keyed by `key` (the event set, so it stays the same
+    across deploys while the set does): the earliest instant any member can change.
+    """
+
+    key: str
+    events: list[str] | None  # None: any event
+    members: list[SegmentPlan]
+
+    @property
+    def timed(self) -> bool:
+        return any(s.timed for s in self.members)
+
+
+@dataclass
 class Plan:
     segments: list[SegmentPlan]  # dependencies first
     feature_ids: dict[FeatureKey, int]
@@ -94,7 +111,18 @@ class Plan:
     empty_timed: dict[str, bool] = field(default_factory=dict)
     # Windowed counts read from the newest timestamps of their source instead of a window scan:
     # each such windowed key maps to the state feature that keeps enough of them.
-    recent: dict[FeatureKey, FeatureKey] = field(default_factory=dict)
+    # The value is (that state feature, how many newest timestamps this key needs): one is the
+    # state's last_ts, more are kept in its `recent` array.
+    recent: dict[FeatureKey, tuple[FeatureKey, int]] = field(default_factory=dict)
+    groups: list[Group] = field(default_factory=list)
+
+    def group_of(self, name: str) -> Group | None:
+        return next((g for g in self.groups if any(s.name == name for s in g.members)), None)
+
+    def timer_key(self, name: str) -> str:
+        """What the timers of a segment are keyed by: its group's key, or its own name."""
+        group = self.group_of(name)
+        return group.key if group else name
 
     def must_see_new_users(self, seg: SegmentPlan) -> bool:
         # A segment that reads another one sees whatever that one reads, so a new user is not
@@ -113,7 +141,7 @@ class Plan:
                 seen.setdefault(key, None)
             for key in seg.window_keys:
                 if key in self.recent:
-                    seen.setdefault(self.recent[key], None)
+                    seen.setdefault(self.recent[key][0], None)
         return list(seen)
 
     def by_name(self, name: str) -> SegmentPlan:
@@ -170,13 +198,28 @@ def plan(segments: list[ir.Segment], versions: dict[str, int]) -> Plan:
                 inlined=_closure(seg, by_name),
             )
         )
-    return Plan(plans, {}, recent=recent_features(ordered))
+    return Plan(plans, {}, recent=recent_features(ordered), groups=groups(plans))
+
+
+def groups(plans: list[SegmentPlan]) -> list[Group]:
+    """Segments with events and no in_segment(), grouped by the set of events they read."""
+    out: dict[tuple[str, ...] | None, Group] = {}
+    for seg in plans:
+        if not seg.events or seg.segment.depends_on:
+            continue
+        names = None if None in seg.events else tuple(sorted(e for e in seg.events if e))
+        if names not in out:
+            # Segment names cannot start with '~', so a group key never equals one.
+            key = "~" + ("*" if names is None else ",".join(names))
+            out[names] = Group(key, None if names is None else list(names), [])
+        out[names].members.append(seg)
+    return list(out.values())
 
 
 MAX_RECENT = 64
 
 
-def recent_features(segments: list[ir.Segment]) -> dict[FeatureKey, FeatureKey]:
+def recent_features(segments: list[ir.Segment]) -> dict[FeatureKey, tuple[FeatureKey, int]]:
     """Windowed counts that only meet constants (`event_count(e, within) >= 3`, and `did`).
 
     Such a count is exact up to k from the k newest timestamps of its source, which an arriving
@@ -206,12 +249,13 @@ def recent_features(segments: list[ir.Segment]) -> dict[FeatureKey, FeatureKey]:
             else:
                 other.add(key)
     eligible = {k: n for k, n in needs.items() if k not in other and n <= MAX_RECENT}
+    # One newest timestamp is the source's last_ts: only keys that need more keep an array.
     widest: dict[FeatureKey, int] = {}
     for key, n in eligible.items():
-        widest[key.source] = max(widest.get(key.source, 0), n)
+        widest[key.source] = max(widest.get(key.source, 0), n if n > 1 else 0)
     return {
-        key: FeatureKey(key.event, key.filter, None, None, recent=widest[key.source])
-        for key in eligible
+        key: (FeatureKey(key.event, key.filter, None, None, recent=widest[key.source]), n)
+        for key, n in eligible.items()
     }
 
 

@@ -18,7 +18,7 @@ from psycopg import sql
 from segql import generate
 from segql.deploy import deployed
 from segql.errors import SegqlError
-from segql.plan import plan
+from segql.plan import Plan, plan
 from segql.sqlfiles import query
 
 CHUNK = 5000
@@ -68,6 +68,7 @@ def rebuild(
         _rebuild_feature_state(conn)
         conn.execute(query("clear_orphan_state"), {"cause": cause})
         conn.execute(query("clear_orphan_timers"))
+        _sync_groups(conn)
         users = [r[0] for r in conn.execute(query("all_users"))]
         if progress:
             progress(0, len(users))
@@ -81,12 +82,22 @@ def rebuild(
     return RebuildResult(len(users), int(counts.get("enter", 0)), int(counts.get("exit", 0)))
 
 
+def _sync_groups(conn: psycopg.Connection) -> None:
+    """Which segments of each group every user is in, from segql.members."""
+    the_plan = _plan(conn)
+    conn.execute(generate.groups_cleanup_sql(the_plan).encode())
+    for group in the_plan.groups:
+        conn.execute(generate.group_sync_sql(group).encode())
+
+
+def _plan(conn: psycopg.Connection) -> Plan:
+    current = deployed(conn)
+    return plan([d.segment for d in current.values()], {n: d.version for n, d in current.items()})
+
+
 def _rebuild_feature_state(conn: psycopg.Connection) -> None:
     """Shared state features from all events, with the ids the live program reads them by."""
-    current = deployed(conn)
-    the_plan = plan(
-        [d.segment for d in current.values()], {n: d.version for n, d in current.items()}
-    )
+    the_plan = _plan(conn)
     ids: dict[str, int] = dict(conn.execute("SELECT key, id FROM segql.features").fetchall())
     for key in the_plan.state_keys:
         the_plan.feature_ids[key] = ids[key.text]

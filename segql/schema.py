@@ -34,6 +34,7 @@ EXPECTED_SCHEMA: dict[str, list[str]] = {
         "depends_on",
         "full_query",
         "deployed_at",
+        "timer_key",
     ],
     "segql.segment_versions": [
         "name",
@@ -55,6 +56,7 @@ EXPECTED_SCHEMA: dict[str, list[str]] = {
         "max",
         "first_ts",
         "last_ts",
+        "recent",
     ],
     "segql.members": ["segment", "user_id", "since"],
     "segql.changes": [
@@ -69,6 +71,7 @@ EXPECTED_SCHEMA: dict[str, list[str]] = {
         "recorded_at",
     ],
     "segql.timers": ["segment", "user_id", "due_at"],
+    "segql.user_groups": ["user_id", "grp", "segments"],
     "segql.consumers": [
         "name",
         "segments",

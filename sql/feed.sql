@@ -192,7 +192,11 @@ LIMIT 1;
 SELECT since FROM segql.members WHERE segment = %(segment)s AND user_id = %(user_id)s;
 
 -- name: next_timer
-SELECT due_at FROM segql.timers WHERE segment = %(segment)s AND user_id = %(user_id)s;
+-- A grouped segment shares its group's timer: the next instant the user is evaluated again.
+SELECT min(t.due_at) FROM segql.timers t
+WHERE t.user_id = %(user_id)s
+  AND t.segment IN (%(segment)s,
+                    (SELECT s.timer_key FROM segql.segments s WHERE s.name = %(segment)s));
 
 -- name: user_known
 SELECT EXISTS (SELECT 1 FROM segql.users WHERE user_id = %(user_id)s)

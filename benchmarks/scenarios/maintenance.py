@@ -55,7 +55,9 @@ FLAT_PERCENT = 150.0
 FLAT = Goal(f"≤ {FLAT_PERCENT:.0f} %", max_segql=FLAT_PERCENT)
 LOAD_BATCH = 10_000  # history events per COPY (and transaction) while loading, untimed
 ANALYZE_GROWTH = 0.2  # ANALYZE while loading once the tables grew by this share since the last
-STATE_TABLES = "segql.events, segql.users, segql.feature_state, segql.members, segql.timers"
+STATE_TABLES = (
+    "segql.events, segql.users, segql.feature_state, segql.members, segql.timers, segql.user_groups"
+)
 
 
 @dataclass

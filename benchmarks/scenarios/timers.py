@@ -118,6 +118,7 @@ def _empty(url: str) -> None:
     with psycopg.connect(url) as conn:
         conn.execute(
             "TRUNCATE segql.events, segql.users, segql.feature_state, segql.members, "
+            "segql.user_groups, "
             "segql.changes, segql.timers"
         )
         conn.execute("UPDATE segql.clock SET pinned_at = NULL")

@@ -1,4 +1,5 @@
-"""The newest timestamps of an event source, so windowed counts need no window re-read.
+"""The newest timestamps of an event source, so windowed counts need no window re-read; and
+one timer per user for each group of segments that read the same events.
 
 Revision ID: 0004
 Revises: 0003
@@ -18,33 +19,52 @@ UPGRADE = r"""
 -- them inside the window leaves it.
 ALTER TABLE segql.feature_state ADD COLUMN recent timestamptz[];
 
--- The k newest of some timestamps, newest first; repeated instants count as separate events.
-CREATE FUNCTION segql.newest(ts timestamptz[], k integer) RETURNS timestamptz[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT array_agg(t ORDER BY t DESC)
-    FROM (SELECT t FROM unnest(ts) AS x(t) WHERE t IS NOT NULL ORDER BY t DESC LIMIT k) y
-$$;
+-- Segments that read the same events share one timer per user, keyed by their group (see
+-- segql/plan.py, Group); NULL where a segment has timers of its own.
+ALTER TABLE segql.segments ADD COLUMN timer_key text;
 
--- How many of the newest timestamps are in the window (after, upto].
-CREATE FUNCTION segql.recent_count(recent timestamptz[], after timestamptz, upto timestamptz)
-RETURNS bigint
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT count(*) FROM unnest(recent) AS x(t) WHERE t > after AND t <= upto
-$$;
+-- Which segments of a group each user is in: one probe per user tells a group's function every
+-- member's previous membership, where probing segql.members costs one per (user, segment).
+-- segql.members stays the truth that views and readers use; the two change together, in the
+-- group's function, and a deploy or a rebuild re-derives this from segql.members.
+CREATE TABLE segql.user_groups (
+    user_id  text NOT NULL,
+    grp      text NOT NULL,
+    segments text[] NOT NULL,
+    PRIMARY KEY (user_id, grp)
+);
 
--- When the window (clock - width, clock] next loses one of them: the oldest inside it leaves.
-CREATE FUNCTION segql.recent_due(recent timestamptz[], clock timestamptz, width interval)
+-- The same crossing as in 0002, in PL/pgSQL: a SQL function whose body has a FROM clause is
+-- never inlined, and its call costs more than the work; this one runs as a simple expression.
+CREATE OR REPLACE FUNCTION segql.crossing(clock timestamptz, k integer, f interval)
 RETURNS timestamptz
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT min(t) + width FROM unnest(recent) AS x(t) WHERE t > clock - width AND t <= clock
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    t timestamptz := clock - k * make_interval(secs => extract(epoch FROM f));
+BEGIN
+    -- A strict comparison flips one microsecond (the clock's resolution) after its zero.
+    IF t >= clock THEN
+        RETURN greatest(t, clock + interval '1 microsecond');
+    END IF;
+    RETURN NULL;
+END
 $$;
+
 """
 
 DOWNGRADE = r"""
-DROP FUNCTION IF EXISTS segql.recent_due(timestamptz[], timestamptz, interval);
-DROP FUNCTION IF EXISTS segql.recent_count(timestamptz[], timestamptz, timestamptz);
-DROP FUNCTION IF EXISTS segql.newest(timestamptz[], integer);
+DROP TABLE IF EXISTS segql.user_groups;
+CREATE OR REPLACE FUNCTION segql.crossing(clock timestamptz, k integer, f interval)
+RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN t > clock THEN t
+        WHEN t + interval '1 microsecond' > clock THEN t + interval '1 microsecond'
+    END
+    FROM (SELECT clock - k * make_interval(secs => extract(epoch FROM f)) AS t) s
+$$;
 ALTER TABLE segql.feature_state DROP COLUMN IF EXISTS recent;
+ALTER TABLE segql.segments DROP COLUMN IF EXISTS timer_key;
 """
 
 

@@ -47,7 +47,7 @@ EVENTS = ["view", "cart", "buy"]
 WINDOWS = ["90 seconds", "30 minutes", "1 hour", "2 days", "1 week"]
 DATA_TABLES = (
     "segql.events, segql.profiles, segql.users, segql.feature_state, segql.members, "
-    "segql.changes, segql.timers"
+    "segql.changes, segql.timers, segql.user_groups"
 )
 
 # -- the grammar -------------------------------------------------------------------------------
