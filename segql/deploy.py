@@ -329,10 +329,7 @@ logged AS (
     SELECT {lit}, user_id, 'exit', segql.now(), 'drop', {version} FROM gone
     RETURNING 1
 )
-SELECT pg_notify('segql', json_build_object('xid', pg_current_xact_id()::text)::text),
-       pg_notify({generate.quote_literal(generate.channel(name))},
-                 json_build_object('xid', pg_current_xact_id()::text)::text)
-WHERE EXISTS (SELECT 1 FROM logged);
+SELECT segql.ring(ARRAY[{lit}]) WHERE EXISTS (SELECT 1 FROM logged);
 DELETE FROM segql.timers WHERE segment = {lit};
 UPDATE segql.user_groups SET segments = array_remove(segments, {lit}) WHERE {lit} = ANY(segments);
 DELETE FROM segql.user_groups WHERE cardinality(segments) = 0;

@@ -136,7 +136,6 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
         name=seg.name,
         version=seg.version,
         fn=fn,
-        channel=channel(seg.name),
         timed=seg.timed,
         predicate=render(seg.segment.condition),
         due=_timer_due(seg, refs, render),
@@ -521,7 +520,8 @@ def state_agg(plan: Plan, keys: list[FeatureKey], source: str, where: str) -> st
     rows = [
         {
             "id": plan.feature_ids[k],
-            "match": event_match(k.event, k.filter),
+            "name": k.event,
+            "filter": event_match(None, k.filter),
             "value": prop_value(k.prop),
             "recent": k.recent,
         }

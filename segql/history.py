@@ -291,11 +291,13 @@ def _evaluate(
         for j, leaf in enumerate(_leaves(item)):
             columns[f"leaf{i}_{j}"] = render(leaf)
     select = ",\n       ".join(f"{expr} AS {name}" for name, expr in columns.items())
+    # The rendered SQL is a template for the driver: a LIKE pattern's % must not read as a
+    # placeholder.
     text = (
-        f"SELECT {select}\n"
-        "FROM (SELECT %(user_id)s::text AS user_id) u\n"
+        f"SELECT {select}\n".replace("%", "%%") + "FROM (SELECT %(user_id)s::text AS user_id) u\n"
         "CROSS JOIN (SELECT segql.now() AS now) clk\n"
-        "LEFT JOIN segql.profiles p ON p.user_id = u.user_id\n" + "\n".join(joins)
+        "LEFT JOIN segql.profiles p ON p.user_id = u.user_id\n"
+        + "\n".join(joins).replace("%", "%%")
     )
     cur = conn.execute(text.encode(), {"user_id": user_id})
     row = cur.fetchone()

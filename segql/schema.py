@@ -72,6 +72,7 @@ EXPECTED_SCHEMA: dict[str, list[str]] = {
     ],
     "segql.timers": ["segment", "user_id", "due_at"],
     "segql.user_groups": ["user_id", "grp", "segments"],
+    "segql.settings": ["key", "value"],
     "segql.consumers": [
         "name",
         "segments",

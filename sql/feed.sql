@@ -202,3 +202,31 @@ WHERE t.user_id = %(user_id)s
 SELECT EXISTS (SELECT 1 FROM segql.users WHERE user_id = %(user_id)s)
     OR EXISTS (SELECT 1 FROM segql.profiles WHERE user_id = %(user_id)s)
     OR EXISTS (SELECT 1 FROM segql.events WHERE user_id = %(user_id)s);
+
+-- name: notify_mode
+SELECT value FROM segql.settings WHERE key = 'notify';
+
+-- name: set_notify_mode
+INSERT INTO segql.settings (key, value) VALUES ('notify', %(mode)s)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+
+-- name: relay_committed
+-- The segments of changes whose transactions committed since snapshot `base` (the feed's
+-- batch rule: visible now, not visible then), for one NOTIFY per segment and batch.
+SELECT pg_current_snapshot()::text AS snapshot,
+       array(
+           SELECT DISTINCT u.segment FROM (
+               SELECT c.xid, c.segment FROM segql.changes c
+               WHERE c.xid >= pg_snapshot_xmax(%(base)s::pg_snapshot)
+                 AND c.xid < pg_snapshot_xmax(pg_current_snapshot())
+               UNION ALL
+               SELECT c.xid, c.segment FROM segql.changes c
+               WHERE c.xid IN (SELECT pg_snapshot_xip(%(base)s::pg_snapshot))
+           ) u
+           WHERE pg_visible_in_snapshot(u.xid, pg_current_snapshot())
+       ) AS segments;
+
+-- name: relay_ring
+SELECT pg_notify('segql', json_build_object('relay', true)::text),
+       pg_notify('segql.' || s, json_build_object('relay', true)::text)
+FROM unnest(%(segments)s::text[]) AS s;

@@ -28,25 +28,62 @@ def run(ctx: Context) -> list[Result]:
         baseline = {n: _tps(url, ctx, n) for n in scale.writer_threads}
     ctx.log("plain INSERT tps: " + ", ".join(f"{n}: {v:,.0f}" for n, v in baseline.items()))
     skipped = segments.availability()
-    measured: dict[int, float] = {}
+    measured: dict[str, dict[int, float]] = {}
     if not skipped:
-        with ctx.scratch("writers_segql") as url:
-            data.load_profiles(url, ctx)
-            segments.deploy_segments(url, scale.writer_segments)
-            measured = {n: _tps(url, ctx, n) for n in scale.writer_threads}
+        for mode in MODES:
+            measured[mode] = _segql_tps(ctx, mode)
+            ctx.log(
+                f"segql tps, notify {mode}: "
+                + ", ".join(f"{n}: {v:,.0f}" for n, v in measured[mode].items())
+            )
     return [
         Result(
             NAME,
-            f"{n} writer{'s' if n > 1 else ''}, {scale.writer_segments} segments",
+            f"{n} writer{'s' if n > 1 else ''}, {scale.writer_segments} segments, notify {mode}",
             "inserts/s",
-            segql=measured.get(n),
+            segql=measured.get(mode, {}).get(n),
             baseline=baseline[n],
             goal=GOAL,
             note=skipped or "",
-            details={"seconds": scale.writer_seconds},
+            details={"seconds": scale.writer_seconds, "notify": mode},
         )
+        for mode in MODES
         for n in scale.writer_threads
     ]
+
+
+# 'direct': each writer's transaction sends NOTIFY; 'relay': writers only log, and a relay
+# running beside them sends one NOTIFY per batch (segql.relay), as `segql relay` would.
+MODES = ("direct", "relay")
+
+
+def _segql_tps(ctx: Context, mode: str) -> dict[int, float]:
+    from segql import relay
+
+    with ctx.scratch(f"writers_segql_{mode}") as url:
+        data.load_profiles(url, ctx)
+        segments.deploy_segments(url, ctx.scale.writer_segments)
+        with psycopg.connect(url) as conn:
+            relay.set_notify_mode(conn, mode)
+        stop = threading.Event()
+        ringer = threading.Thread(target=_relay, args=(url, stop), daemon=True)
+        if mode == "relay":
+            ringer.start()
+        try:
+            return {n: _tps(url, ctx, n) for n in ctx.scale.writer_threads}
+        finally:
+            stop.set()
+            if ringer.is_alive():
+                ringer.join()
+
+
+def _relay(url: str, stop: threading.Event) -> None:
+    from segql import relay
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        ringer = relay.Relay(conn)
+        while not stop.wait(0.05):
+            ringer.step()
 
 
 def _tps(url: str, ctx: Context, threads: int) -> float:

@@ -34,6 +34,33 @@ CREATE TABLE segql.user_groups (
     PRIMARY KEY (user_id, grp)
 );
 
+-- How committed changes are announced. 'direct': the writer's transaction sends NOTIFY (the
+-- listener wakes as soon as it commits, but every writer that changes membership takes the
+-- cluster-wide NOTIFY lock at commit). 'relay': writers only append to the change log and
+-- `segql relay` sends one NOTIFY per batch of committed transactions it finds.
+CREATE TABLE segql.settings (
+    key   text PRIMARY KEY,
+    value text NOT NULL
+);
+INSERT INTO segql.settings (key, value) VALUES ('notify', 'direct');
+
+-- The doorbell every generated function rings when it logged changes: the payload only points
+-- at the transaction's rows in segql.changes, and identical notifications fold into one.
+CREATE FUNCTION segql.ring(p_segments text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_payload text;
+BEGIN
+    IF (SELECT s.value FROM segql.settings s WHERE s.key = 'notify') = 'relay' THEN
+        RETURN;
+    END IF;
+    v_payload := json_build_object('xid', pg_current_xact_id()::text)::text;
+    PERFORM pg_notify('segql', v_payload);
+    PERFORM pg_notify('segql.' || x.s, v_payload)
+    FROM (SELECT DISTINCT y.s FROM unnest(p_segments) AS y(s)) x;
+END
+$$;
+
 -- The same crossing as in 0002, in PL/pgSQL: a SQL function whose body has a FROM clause is
 -- never inlined, and its call costs more than the work; this one runs as a simple expression.
 CREATE OR REPLACE FUNCTION segql.crossing(clock timestamptz, k integer, f interval)
@@ -53,6 +80,8 @@ $$;
 """
 
 DOWNGRADE = r"""
+DROP FUNCTION IF EXISTS segql.ring(text[]);
+DROP TABLE IF EXISTS segql.settings;
 DROP TABLE IF EXISTS segql.user_groups;
 CREATE OR REPLACE FUNCTION segql.crossing(clock timestamptz, k integer, f interval)
 RETURNS timestamptz

@@ -28,9 +28,12 @@ MODULES: list[str] = [
     "segql.commands.base",
     "segql.commands.campaigns",
     "segql.commands.compiler",
+    "segql.commands.dashboard",
     "segql.commands.demo",
+    "segql.commands.estimate",
     "segql.commands.feed",
     "segql.commands.rebuild",
+    "segql.commands.relay",
     "segql.commands.synth",
     "segql.commands.worker",
 ]

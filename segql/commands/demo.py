@@ -17,6 +17,7 @@ from segql import db
 from segql import demo as demo_api
 from segql.campaigns.receiver import Receiver
 from segql.commands import state
+from segql.dashboard import server as dashboard_server
 from segql.worker import StopEvent, stop_on_signals
 
 REFRESH_INTERVAL = 0.25  # seconds between two redraws of the live view
@@ -80,6 +81,20 @@ def demo(
         envvar="SEGQL_DEMO_PLAIN",
         help="Progress lines instead of the full-screen view (the default when not on a terminal).",
     ),
+    dashboard: bool = typer.Option(
+        True,
+        "--dashboard/--no-dashboard",
+        envvar="SEGQL_DEMO_DASHBOARD",
+        help="Serve the web dashboard on loopback while the demo runs.",
+    ),
+    dashboard_port: int = typer.Option(
+        dashboard_server.DEFAULT_PORT,
+        "--dashboard-port",
+        envvar="SEGQL_DASHBOARD_PORT",
+        min=0,
+        max=65535,
+        help="Port of the dashboard; a free one when it is taken (0: always a free one).",
+    ),
 ) -> None:
     """Run a live demo: a synthetic shop streams into the example segments while you watch.
 
@@ -115,15 +130,33 @@ def _run(
     seconds: float | None,
 ) -> demo_api.Summary:
     with (
+        _dashboard(prepared.url, dashboard, dashboard_port) as url,
         StopEvent() as stop,
         stop_on_signals(stop),
         demo_api.Demo(prepared, options, stop, capture_logs=live_view, receiver=receiver) as d,
     ):
+        if url:
+            typer.echo(f"Dashboard: {url}")
         if live_view:
-            _run_live(console, d, seconds)
+            _run_live(console, d, seconds, url)
         else:
             _run_plain(d, seconds)
         return d.finish()
+
+
+@contextmanager
+def _dashboard(url: str, wanted: bool, port: int) -> Iterator[str | None]:
+    """The dashboard of the demo database, served from this process while the demo runs."""
+    if not wanted:
+        yield None
+        return
+    if port and not dashboard_server.port_free(dashboard_server.DEFAULT_HOST, port):
+        port = 0  # taken, e.g. by a `segql dashboard` already running: any free one
+    served = dashboard_server.Background(url, port=port).start()
+    try:
+        yield served.url
+    finally:
+        served.stop()
 
 
 @contextmanager
@@ -138,7 +171,9 @@ def _setup_progress(console: Console, live_view: bool) -> Iterator[Callable[[str
 # -- the full-screen view ------------------------------------------------------------------------
 
 
-def _run_live(console: Console, d: demo_api.Demo, seconds: float | None) -> None:
+def _run_live(
+    console: Console, d: demo_api.Demo, seconds: float | None, dashboard_url: str | None
+) -> None:
     next_draw = 0.0
     with Live(console=console, screen=True, auto_refresh=False) as live:
 
@@ -146,14 +181,18 @@ def _run_live(console: Console, d: demo_api.Demo, seconds: float | None) -> None
             nonlocal next_draw
             if time.monotonic() >= next_draw:
                 next_draw = time.monotonic() + REFRESH_INTERVAL
-                live.update(_view(d, seconds, console.size.height), refresh=True)
+                live.update(_view(d, seconds, console.size.height, dashboard_url), refresh=True)
 
         d.run_until(seconds, draw)
 
 
-def _view(d: demo_api.Demo, seconds: float | None, height: int) -> RenderableType:
+def _view(
+    d: demo_api.Demo, seconds: float | None, height: int, dashboard_url: str | None = None
+) -> RenderableType:
     segments = _segments_table(d)
     header = _header(d, seconds)
+    if dashboard_url:
+        header.insert(1, Text.assemble("dashboard ", (dashboard_url, "bold underline")))
     # The feed takes what is left of the screen: header, table (rows + title + head + rule +
     # bottom) and the feed's own title and head.
     used = len(header) + len(d.sizes) + 4 + 2

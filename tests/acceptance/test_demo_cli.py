@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from typing import IO
 
 import psycopg
 import pytest
@@ -38,6 +41,15 @@ def demo_database(server_url: str) -> Iterator[str]:
             )
 
 
+def _until_dashboard(out: IO[str]) -> list[str]:
+    lines: list[str] = []
+    for line in out:
+        lines.append(line)
+        if line.startswith("Dashboard: "):
+            return lines
+    raise AssertionError("the demo printed no dashboard URL:\n" + "".join(lines))
+
+
 def _number(pattern: str, text: str) -> int:
     found = re.search(pattern, text, re.MULTILINE)
     assert found, f"no {pattern!r} in:\n{text}"
@@ -45,24 +57,30 @@ def _number(pattern: str, text: str) -> int:
 
 
 def test_demo_streams_and_summarizes_enters_and_timed_exits(
-    segql_cli: Cli, database_url: str, demo_database: str
+    cli_env: dict[str, str], database_url: str, demo_database: str
 ) -> None:
-    result = segql_cli(
-        "demo",
-        "--seconds",
-        "8",
-        "--rate",
-        "40",
-        "--active-window",
-        "3",
-        "--users",
-        "500",
-        "--history",
-        str(HISTORY),
-        "--demo-database",
-        demo_database,
-        timeout=180,
-    )
+    args = [
+        "demo", "--seconds", "8", "--rate", "40", "--active-window", "3", "--users", "500",
+        "--history", str(HISTORY), "--demo-database", demo_database, "--dashboard-port", "0",
+    ]  # fmt: skip
+    with subprocess.Popen(
+        [sys.executable, "-m", "segql", *args],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        head = _until_dashboard(proc.stdout)
+        url = head[-1].removeprefix("Dashboard: ").strip()
+        # While the demo runs, its dashboard shows the demo's segments and streams their sizes.
+        page = urllib.request.urlopen(url, timeout=10).read().decode()
+        assert 'data-segment="demo_active_now"' in page
+        with urllib.request.urlopen(f"{url}stream", timeout=10) as stream:
+            lines = [stream.readline().decode() for _ in range(3)]
+        assert any(line.startswith("data: ") and "demo_active_now" in line for line in lines)
+        rest, err = proc.communicate(timeout=180)
+    result = subprocess.CompletedProcess(args, proc.returncode, "".join(head) + rest, err)
     out = result.stdout
     assert result.returncode == 0, result.stderr + out
     assert "Demo finished after" in out
