@@ -117,7 +117,8 @@ def demo(
     with Receiver() as receiver:
         with _setup_progress(console, live_view) as progress:
             prepared = demo_api.prepare(state(ctx).url, options, progress, receiver.url)
-        summary = _run(prepared, options, receiver, live_view, console, seconds)
+        with _dashboard(prepared.url, dashboard, dashboard_port) as url:
+            summary = _run(prepared, options, receiver, live_view, console, seconds, url)
     _print_summary(summary, prepared)
 
 
@@ -128,9 +129,9 @@ def _run(
     live_view: bool,
     console: Console,
     seconds: float | None,
+    url: str | None,
 ) -> demo_api.Summary:
     with (
-        _dashboard(prepared.url, dashboard, dashboard_port) as url,
         StopEvent() as stop,
         stop_on_signals(stop),
         demo_api.Demo(prepared, options, stop, capture_logs=live_view, receiver=receiver) as d,
