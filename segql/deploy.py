@@ -17,6 +17,8 @@ import psycopg
 from psycopg import sql
 
 from segql import generate, grants, ir
+from segql.campaigns import deploy as campaigns
+from segql.campaigns.parse import CampaignDialect
 from segql.check import check
 from segql.errors import SegqlError
 from segql.parse import Statement, parse_file, parse_text
@@ -44,14 +46,17 @@ class DeployResult:
     unchanged: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
+    campaigns: campaigns.CampaignResult = field(default_factory=campaigns.CampaignResult)
 
     @property
     def script(self) -> str:
-        return "\n".join(f"-- {s.label}\n{s.sql.strip()}\n" for s in self.steps)
+        steps = [*self.steps, *(Step(label, sql) for label, sql in self.campaigns.steps)]
+        return "\n".join(f"-- {s.label}\n{s.sql.strip()}\n" for s in steps)
 
     @property
     def nothing_to_do(self) -> bool:
-        return not (self.created or self.changed or self.dropped)
+        segments_unchanged = not (self.created or self.changed or self.dropped)
+        return segments_unchanged and self.campaigns.nothing_to_do
 
 
 @dataclass
@@ -65,7 +70,7 @@ class Deployed:
 def load_files(paths: Iterable[str | Path]) -> list[Statement]:
     statements: list[Statement] = []
     for path in paths:
-        statements.extend(parse_file(path))
+        statements.extend(parse_file(path, CampaignDialect))
     return statements
 
 
@@ -88,14 +93,25 @@ def deploy(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> DeployResult:
-    """Deploy the given definitions beside (or, with prune, instead of) the deployed ones."""
+    """Deploy the given definitions beside (or, with prune, instead of) the deployed ones.
+
+    Campaigns deploy in the same transaction, after the segments they read."""
+    segment_statements, campaign_statements = campaigns.split(statements)
     with conn.transaction():
         grants.act_as_owner(conn)
         conn.execute("LOCK TABLE segql.events, segql.profiles IN SHARE ROW EXCLUSIVE MODE")
         # The tick locks users and then timers; holding timers from the start means a deploy
         # waits for a running tick instead of deadlocking with it.
         conn.execute("LOCK TABLE segql.timers IN EXCLUSIVE MODE")
-        result = _deploy(conn, statements, prune, set(drop), dry_run, progress)
+        campaign_names = campaigns.deployed_names(conn)
+        drop_set = set(drop)
+        result = _deploy(
+            conn, segment_statements, prune, drop_set - campaign_names, dry_run, progress
+        )
+        segments_after = {*result.created, *result.changed, *result.unchanged}
+        result.campaigns = campaigns.deploy_campaigns(
+            conn, campaign_statements, segments_after, prune=prune, drop=drop_set & campaign_names
+        )
         if dry_run:
             raise _Rollback(result)
     return result

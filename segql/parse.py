@@ -27,6 +27,9 @@ class CreateSegment(exp.Expression):
 class SegqlDialect(Postgres):
     """Postgres, plus the CREATE SEGMENT statement."""
 
+    # How each statement reads, by the word after CREATE, for the fix line of a syntax error.
+    SYNTAX: dict[str, str] = {"SEGMENT": "CREATE SEGMENT name [COMMENT '...'] AS <condition>;"}
+
     class Parser(Postgres.Parser):  # type: ignore[valid-type,misc]
         def _parse_create(self) -> Any:
             if self._match_text_seq("SEGMENT"):
@@ -169,10 +172,12 @@ def _leafless_span(node: exp.Expression, source: SourceFile, within: Span | None
     return None
 
 
-def parse_text(text: str, path: str = "<string>") -> list[Statement]:
-    """Parse every statement of a definition file."""
+def parse_text(
+    text: str, path: str = "<string>", dialect_class: type[SegqlDialect] = SegqlDialect
+) -> list[Statement]:
+    """Parse every statement of a definition file (`dialect_class` adds statements)."""
     source = SourceFile(path, text)
-    dialect = SegqlDialect()
+    dialect = dialect_class()
     try:
         tokens = dialect.tokenize(text)
     except TokenError as err:
@@ -189,7 +194,7 @@ def parse_text(text: str, path: str = "<string>") -> list[Statement]:
         try:
             trees = dialect.parser(error_level=ErrorLevel.RAISE).parse(chunk, text)
         except ParseError as err:
-            raise _parse_error(source, err, Span(start, end)) from None
+            raise _parse_error(source, err, Span(start, end), _syntax(dialect, chunk)) from None
         except (AttributeError, TypeError, ValueError, IndexError, KeyError, RecursionError):
             # sqlglot fails this way on some malformed input (found by fuzzing, e.g. a leading
             # "{:"); it is still a statement that does not parse, at this statement's place.
@@ -205,7 +210,9 @@ def parse_text(text: str, path: str = "<string>") -> list[Statement]:
     return statements
 
 
-def parse_file(path: str | Path) -> list[Statement]:
+def parse_file(
+    path: str | Path, dialect_class: type[SegqlDialect] = SegqlDialect
+) -> list[Statement]:
     """Parse a definition file from disk."""
     p = Path(path)
     try:
@@ -214,7 +221,7 @@ def parse_file(path: str | Path) -> list[Statement]:
         from segql.errors import SegqlError
 
         raise SegqlError(f"cannot read {p}: {err}") from None
-    return parse_text(text, str(path))
+    return parse_text(text, str(path), dialect_class)
 
 
 def _split(tokens: list[Any]) -> list[list[Any]]:
@@ -233,7 +240,16 @@ def _span_at_end(source: SourceFile) -> Span:
     return Span(end, end)
 
 
-def _parse_error(source: SourceFile, err: ParseError, fallback: Span) -> DefinitionError:
+def _syntax(dialect: SegqlDialect, chunk: list[Any]) -> str:
+    """How the statement in `chunk` should read, by its second word."""
+    word = chunk[1].text.upper() if len(chunk) > 1 else ""
+    syntax = dialect.SYNTAX
+    return syntax.get(word) or " or ".join(syntax.values())
+
+
+def _parse_error(
+    source: SourceFile, err: ParseError, fallback: Span, syntax: str
+) -> DefinitionError:
     detail = err.errors[0] if err.errors else {}
     description = str(detail.get("description") or err).split("\n")[0]
     line, col = detail.get("line"), detail.get("col")
@@ -249,5 +265,5 @@ def _parse_error(source: SourceFile, err: ParseError, fallback: Span) -> Definit
         source,
         span,
         f"syntax error: {description}",
-        "a statement reads: CREATE SEGMENT name [COMMENT '...'] AS <condition>;",
+        f"a statement reads: {syntax}",
     )

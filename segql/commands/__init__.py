@@ -26,6 +26,7 @@ from segql import db, schema
 
 MODULES: list[str] = [
     "segql.commands.base",
+    "segql.commands.campaigns",
     "segql.commands.compiler",
     "segql.commands.dashboard",
     "segql.commands.demo",

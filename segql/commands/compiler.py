@@ -40,7 +40,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(clock_app, name="clock")
 
 
-FILES = typer.Argument(..., help="Segment definition files (.sql).", exists=True, dir_okay=False)
+FILES = typer.Argument(
+    ..., help="Segment and campaign definition files (.sql).", exists=True, dir_okay=False
+)
 
 
 def compile_(
@@ -53,7 +55,7 @@ def compile_(
     with state(ctx).connect() as conn:
         result = deploy_api.compile_sql(conn, statements, prune=prune)
     if result.nothing_to_do:
-        typer.echo("-- nothing to deploy: every segment is unchanged")
+        typer.echo("-- nothing to deploy: every segment and campaign is unchanged")
         return
     typer.echo(result.script)
 
@@ -70,13 +72,18 @@ def deploy(
     with state(ctx).connect() as conn, _backfill_progress() as report:
         result = deploy_api.deploy(conn, statements, prune=prune, progress=report)
     if result.nothing_to_do:
-        typer.echo("Nothing to deploy: every segment is unchanged.")
+        typer.echo("Nothing to deploy: every segment and campaign is unchanged.")
         return
+    c = result.campaigns
     for label, names in (
         ("created", result.created),
         ("changed", result.changed),
         ("unchanged", result.unchanged),
         ("dropped", result.dropped),
+        ("campaigns created", c.created),
+        ("campaigns changed", c.changed),
+        ("campaigns unchanged", c.unchanged),
+        ("campaigns dropped", c.dropped),
     ):
         if names:
             typer.echo(f"{label}: {', '.join(names)}")
@@ -137,11 +144,14 @@ def _print_members(rows: list[tuple[str, datetime]], as_json: bool, as_csv: bool
             typer.echo(f"{user}\t{since.isoformat()}")
 
 
-def drop(ctx: typer.Context, name: str = typer.Argument(..., help="Segment name.")) -> None:
-    """Drop a deployed segment: its members exit (cause 'drop') and its objects are removed."""
+def drop(
+    ctx: typer.Context, name: str = typer.Argument(..., help="Segment or campaign name.")
+) -> None:
+    """Drop a deployed segment (its members exit with cause 'drop' and its objects are removed)
+    or a campaign (with its deliveries)."""
     with state(ctx).connect() as conn:
         result = deploy_api.deploy(conn, [], drop=[name.lower()])
-    typer.echo(f"dropped: {', '.join(result.dropped)}")
+    typer.echo(f"dropped: {', '.join([*result.dropped, *result.campaigns.dropped])}")
 
 
 def tick(
