@@ -23,6 +23,7 @@ from segql.check import check
 from segql.errors import SegqlError
 from segql.parse import Statement, parse_file, parse_text
 from segql.plan import FeatureKey, Plan, SegmentPlan, plan
+from segql.sqlfiles import query
 
 Progress = Callable[[str, int, int], None]  # (segment, users done, users total)
 BACKFILL_CHUNK = 5000
@@ -226,7 +227,7 @@ def _deploy(
     if stale or result.dropped:
         steps.append(Step("forget removed groups", generate.groups_cleanup_sql(the_plan)))
     if the_plan.segments and _needs_user_sync(conn):
-        steps.append(Step("sync the user list", _USER_SYNC))
+        steps.append(Step("sync the user list", _user_sync_sql()))
     steps.append(Step("drop superseded functions", _drop_old_functions_sql(deploy_id, the_plan)))
     steps.append(Step("functions run for segql's owner only", grants.revoke_public_execute_sql()))
 
@@ -291,14 +292,8 @@ def _assign_feature_ids(conn: psycopg.Connection, the_plan: Plan) -> list[Featur
     return new_keys
 
 
-_USER_SYNC = """
-DELETE FROM segql.users uu
-WHERE NOT EXISTS (SELECT 1 FROM segql.events e WHERE e.user_id = uu.user_id)
-  AND NOT EXISTS (SELECT 1 FROM segql.profiles p WHERE p.user_id = uu.user_id);
-INSERT INTO segql.users (user_id)
-SELECT user_id FROM segql.events UNION SELECT user_id FROM segql.profiles
-ON CONFLICT (user_id) DO NOTHING;
-"""
+def _user_sync_sql() -> str:
+    return f"{query('forget_unseen_users')}\n{query('add_seen_users')}\n"
 
 
 def _needs_user_sync(conn: psycopg.Connection) -> bool:
