@@ -38,12 +38,17 @@ import psycopg
 from psycopg import sql
 
 from segql import db, deploy, feed, run, schema, synth
+from segql.campaigns import deliver, sign
+from segql.campaigns.parse import CampaignDialect
+from segql.campaigns.receiver import Receiver
+from segql.campaigns.runner import CampaignRunner
 from segql.errors import ConfigError, SegqlError
 from segql.parse import Statement, parse_text
 from segql.worker import StopEvent, run_worker
 
 DATABASE = "segql_demo"
 ACTIVE_SEGMENT = "demo_active_now"
+DEMO_CAMPAIGN = "demo_welcome"
 SAMPLE_INTERVAL = 0.5  # seconds between two readings of the segment sizes
 TREND_SAMPLES = 60  # readings a trend line shows
 RATE_WINDOW = 5.0  # seconds over which enters and exits per second are averaged
@@ -95,6 +100,17 @@ def active_definition(window_seconds: int) -> str:
     )
 
 
+def campaign_definition(url: str) -> str:
+    """A webhook for each user who becomes active, at most one per user an hour."""
+    return (
+        f"CREATE CAMPAIGN {DEMO_CAMPAIGN}\n"
+        f"  COMMENT 'Say hello to a user who just became active'\n"
+        f"  ON ENTER {ACTIVE_SEGMENT}\n"
+        f"  SEND WEBHOOK '{url}'\n"
+        f"  LIMIT 1 PER '1 hour';\n"
+    )
+
+
 def example_statements() -> list[Statement]:
     """The segments shipped in the package (`segql.examples`), file by file in name order."""
     statements: list[Statement] = []
@@ -136,10 +152,17 @@ class Prepared:
     profiles: list[dict[str, Any]]
     segments: list[str]
     history_end: datetime
+    campaign: str | None = None
 
 
-def prepare(url: str, options: Options, progress: Progress = lambda _: None) -> Prepared:
-    """A fresh demo database on the server of `url`: schema, history and segments."""
+def prepare(
+    url: str,
+    options: Options,
+    progress: Progress = lambda _: None,
+    webhook_url: str | None = None,
+) -> Prepared:
+    """A fresh demo database on the server of `url`: schema, history and segments, and with
+    `webhook_url` a campaign that posts there."""
     progress(f"Creating database {options.database}")
     demo_url = reset_database(url, options.database)
     schema.ensure_schema(demo_url)
@@ -151,10 +174,13 @@ def prepare(url: str, options: Options, progress: Progress = lambda _: None) -> 
         synth.copy_event_rows(conn, history_rows(options, end))
         statements = [*example_statements(), *parse_text(active_definition(options.active_window))]
         progress(f"Deploying {len(statements)} segments")
+        if webhook_url is not None:
+            statements += parse_text(campaign_definition(webhook_url), "demo", CampaignDialect)
         result = deploy.deploy(conn, statements)
         conn.commit()
     segments = sorted(result.created + result.changed + result.unchanged)
-    return Prepared(demo_url, profiles, segments, end)
+    campaign = DEMO_CAMPAIGN if webhook_url is not None else None
+    return Prepared(demo_url, profiles, segments, end, campaign)
 
 
 def history_rows(options: Options, end: datetime) -> Iterator[synth.Row]:
@@ -229,6 +255,17 @@ class Tally:
         return {key: n / RATE_WINDOW for key, n in counted.items()}
 
 
+@dataclass(frozen=True)
+class Webhooks:
+    """What the demo campaign did: from its deliveries, and as its receiver saw them."""
+
+    sent: int
+    pending: int
+    skipped: int
+    received: int  # distinct webhook-ids the receiver answered with 2xx
+    verified: int  # of those, how many carried a valid signature
+
+
 @dataclass
 class Summary:
     seconds: float
@@ -240,6 +277,7 @@ class Summary:
     sizes_start: dict[str, int]
     sizes_end: dict[str, int]
     pinned_at: datetime | None
+    webhooks: Webhooks | None = None
 
     @property
     def timed_exits(self) -> int:
@@ -252,6 +290,19 @@ class Summary:
 SIZES = "SELECT segment, count(*) FROM segql.members GROUP BY segment"
 CHANGES_SINCE = "SELECT kind, cause, count(*) FROM segql.changes WHERE seq > %s GROUP BY 1, 2"
 LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM segql.changes"
+# Changes the demo campaign has not planned yet, or deliveries due and not yet sent.
+WEBHOOKS_LEFT = f"""
+SELECT EXISTS (SELECT 1 FROM segql.deliveries WHERE status = 'pending' AND due_at <= segql.now())
+    OR EXISTS (SELECT 1 FROM segql.changes c, segql.campaigns k
+               WHERE k.name = '{DEMO_CAMPAIGN}' AND c.segment = k.segment AND c.kind = k.kind
+                 AND c.cause IN ('event', 'profile', 'time')
+                 AND NOT pg_visible_in_snapshot(c.xid, k.base))
+"""
+WEBHOOK_COUNTS = """
+SELECT s.sent, s.pending, s.skipped, c.secret
+FROM segql.campaign_stats s JOIN segql.campaigns c ON c.name = s.campaign
+WHERE s.campaign = %s
+"""
 
 
 class Demo:
@@ -262,9 +313,18 @@ class Demo:
     """
 
     def __init__(
-        self, prepared: Prepared, options: Options, stop: StopEvent, capture_logs: bool = False
+        self,
+        prepared: Prepared,
+        options: Options,
+        stop: StopEvent,
+        capture_logs: bool = False,
+        receiver: Receiver | None = None,
     ) -> None:
         self.prepared = prepared
+        self.receiver = receiver
+        self._campaigns: CampaignRunner | None = None
+        # Like the feed, the campaign senders stop last, once the last webhook is out.
+        self._campaign_stop = StopEvent()
         self.options = options
         self.stop = stop
         self.clock = Clock(options.fast_clock)
@@ -330,6 +390,10 @@ class Demo:
         self._feed = self._spawn("segql demo feed", self._follow, subscription)
         if not self.clock.pinned:
             self._worker = self._spawn("segql demo worker", self._work, url)
+        if self.prepared.campaign is not None:
+            # Beside the worker rather than in it: on a pinned clock there is no worker thread.
+            settings = deliver.Settings(allow="127.0.0.1")
+            self._campaigns = CampaignRunner(url, self._campaign_stop, 2, settings).start()
         self._started = time.monotonic()
         self._next_sample = self._started + SAMPLE_INTERVAL
         self._next_profile = self._started + PROFILE_UPDATE_INTERVAL
@@ -338,6 +402,8 @@ class Demo:
         self.stop.set()
         self._join_worker()
         self._feed_stop.set()
+        self._stop_campaigns()
+        self._campaign_stop.close()
         if self._feed is not None:
             self._feed.join(timeout=30)
         self._feed_stop.close()
@@ -349,6 +415,12 @@ class Demo:
                 logger = logging.getLogger(name)
                 logger.removeHandler(self._log_handler)
                 logger.propagate = True
+
+    def _stop_campaigns(self) -> None:
+        self._campaign_stop.set()
+        if self._campaigns is not None:
+            self._campaigns.join()
+            self._campaigns = None
 
     def _join_worker(self) -> None:
         if self._worker is not None:
@@ -376,7 +448,7 @@ class Demo:
                 self.tally.add(change)
 
     def _work(self, url: str) -> None:
-        run_worker(url, stop_event=self.stop, max_sleep=5.0)
+        run_worker(url, stop_event=self.stop, max_sleep=5.0, campaigns=False)
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -471,6 +543,7 @@ class Demo:
         self._feed_stop.set()
         if self._feed is not None:
             self._feed.join(timeout=30)
+        self._catch_up_webhooks(last)
         assert self._reader is not None
         rows = self._reader.execute(CHANGES_SINCE, [self._baseline]).fetchall()
         self._sample()
@@ -485,7 +558,33 @@ class Demo:
             sizes_start=self.sizes_start,
             sizes_end=dict(self.sizes),
             pinned_at=pinned_at,
+            webhooks=self._webhooks(),
         )
+
+    def _catch_up_webhooks(self, last_seq: int) -> None:
+        """Give the senders a moment to plan up to `last_seq` and send what is due."""
+        if self._campaigns is None:
+            return
+        deadline = time.monotonic() + FEED_CATCH_UP
+        while time.monotonic() < deadline and not self.errors:
+            if not self._one(WEBHOOKS_LEFT):
+                break
+            time.sleep(0.1)
+        self._stop_campaigns()
+
+    def _webhooks(self) -> Webhooks | None:
+        name = self.prepared.campaign
+        if name is None or self.receiver is None:
+            return None
+        assert self._reader is not None
+        row = self._reader.execute(WEBHOOK_COUNTS, [name]).fetchone()
+        assert row is not None
+        sent, pending, skipped, secret = row
+        got = self.receiver.delivered().values()
+        verified = sum(
+            sign.verify(secret, r.webhook_id, r.timestamp, r.body, r.signature) for r in got
+        )
+        return Webhooks(int(sent), int(pending), int(skipped), len(got), verified)
 
     @property
     def _traffic(self) -> psycopg.Connection:

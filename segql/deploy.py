@@ -18,6 +18,8 @@ import psycopg
 from psycopg import sql
 
 from segql import generate, grants, ir, unseen
+from segql.campaigns import deploy as campaigns
+from segql.campaigns.parse import CampaignDialect
 from segql.check import check
 from segql.errors import SegqlError
 from segql.parse import Statement, parse_file, parse_text
@@ -47,14 +49,17 @@ class DeployResult:
     dropped: list[str] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # never-seen names, see segql.unseen
+    campaigns: campaigns.CampaignResult = field(default_factory=campaigns.CampaignResult)
 
     @property
     def script(self) -> str:
-        return "\n".join(f"-- {s.label}\n{s.sql.strip()}\n" for s in self.steps)
+        steps = [*self.steps, *(Step(label, sql) for label, sql in self.campaigns.steps)]
+        return "\n".join(f"-- {s.label}\n{s.sql.strip()}\n" for s in steps)
 
     @property
     def nothing_to_do(self) -> bool:
-        return not (self.created or self.changed or self.dropped)
+        segments_unchanged = not (self.created or self.changed or self.dropped)
+        return segments_unchanged and self.campaigns.nothing_to_do
 
 
 @dataclass
@@ -68,7 +73,7 @@ class Deployed:
 def load_files(paths: Iterable[str | Path]) -> list[Statement]:
     statements: list[Statement] = []
     for path in paths:
-        statements.extend(parse_file(path))
+        statements.extend(parse_file(path, CampaignDialect))
     return statements
 
 
@@ -94,17 +99,25 @@ def deploy(
 ) -> DeployResult:
     """Deploy the given definitions beside (or, with prune, instead of) the deployed ones.
 
-    `drop` names deployed segments to remove; with `cascade`, the segments that read them
-    through in_segment() go too, else such a reader makes the deploy refuse.
+    `drop` names deployed segments (or campaigns) to remove; with `cascade`, the segments that
+    read them through in_segment() go too, else such a reader makes the deploy refuse.
+    Campaigns deploy in the same transaction, after the segments they read.
     """
+    segment_statements, campaign_statements = campaigns.split(statements)
     with conn.transaction():
         grants.act_as_owner(conn)
         conn.execute("LOCK TABLE segql.events, segql.profiles IN SHARE ROW EXCLUSIVE MODE")
         # The tick locks users and then timers; holding timers from the start means a deploy
         # waits for a running tick instead of deadlocking with it.
         conn.execute("LOCK TABLE segql.timers IN EXCLUSIVE MODE")
-        drop_set = _with_dependants(deployed(conn), set(drop), cascade)
-        result = _deploy(conn, statements, prune, drop_set, dry_run, progress)
+        campaign_names = campaigns.deployed_names(conn)
+        drop_set = set(drop)
+        segment_drops = _with_dependants(deployed(conn), drop_set - campaign_names, cascade)
+        result = _deploy(conn, segment_statements, prune, segment_drops, dry_run, progress)
+        segments_after = {*result.created, *result.changed, *result.unchanged}
+        result.campaigns = campaigns.deploy_campaigns(
+            conn, campaign_statements, segments_after, prune=prune, drop=drop_set & campaign_names
+        )
         if dry_run:
             raise _Rollback(result)
     return result
@@ -260,7 +273,7 @@ def _deploy(
     if stale or result.dropped:
         steps.append(Step("forget removed groups", generate.groups_cleanup_sql(the_plan)))
     if the_plan.segments and _needs_user_sync(conn):
-        steps.append(Step("sync the user list", _USER_SYNC))
+        steps.append(Step("sync the user list", _user_sync_sql()))
     steps.append(Step("drop superseded functions", _drop_old_functions_sql(deploy_id, the_plan)))
     steps.append(Step("functions run for segql's owner only", grants.revoke_public_execute_sql()))
 
@@ -346,14 +359,8 @@ def _assign_feature_ids(
     return new_keys
 
 
-_USER_SYNC = """
-DELETE FROM segql.users uu
-WHERE NOT EXISTS (SELECT 1 FROM segql.events e WHERE e.user_id = uu.user_id)
-  AND NOT EXISTS (SELECT 1 FROM segql.profiles p WHERE p.user_id = uu.user_id);
-INSERT INTO segql.users (user_id)
-SELECT user_id FROM segql.events UNION SELECT user_id FROM segql.profiles
-ON CONFLICT (user_id) DO NOTHING;
-"""
+def _user_sync_sql() -> str:
+    return f"{query('forget_unseen_users')}\n{query('add_seen_users')}\n"
 
 
 def _needs_user_sync(conn: psycopg.Connection) -> bool:

@@ -30,6 +30,9 @@ class CreateSegment(exp.Expression):
 class SegqlDialect(Postgres):
     """Postgres, plus the CREATE SEGMENT statement."""
 
+    # How each statement reads, by the word after CREATE, for the fix line of a syntax error.
+    SYNTAX: dict[str, str] = {"SEGMENT": "CREATE SEGMENT name [COMMENT '...'] AS <condition>;"}
+
     class Parser(Postgres.Parser):  # type: ignore[valid-type,misc]
         def _parse_create(self) -> Any:
             if self._match_text_seq("SEGMENT"):
@@ -172,10 +175,12 @@ def _leafless_span(node: exp.Expression, source: SourceFile, within: Span | None
     return None
 
 
-def parse_text(text: str, path: str = "<string>") -> list[Statement]:
-    """Parse every statement of a definition file."""
+def parse_text(
+    text: str, path: str = "<string>", dialect_class: type[SegqlDialect] = SegqlDialect
+) -> list[Statement]:
+    """Parse every statement of a definition file (`dialect_class` adds statements)."""
     source = SourceFile(path, text)
-    dialect = SegqlDialect()
+    dialect = dialect_class()
     try:
         tokens = dialect.tokenize(text)
     except TokenError as err:
@@ -194,7 +199,7 @@ def parse_text(text: str, path: str = "<string>") -> list[Statement]:
                 trees = dialect.parser(error_level=ErrorLevel.RAISE).parse(chunk, text)
         except ParseError as err:
             raise _known_mistake(source, chunk) or _parse_error(
-                source, err, Span(start, end)
+                source, err, Span(start, end), _syntax(dialect, chunk)
             ) from None
         except (AttributeError, TypeError, ValueError, IndexError, KeyError, RecursionError):
             # sqlglot fails this way on some malformed input (found by fuzzing, e.g. a leading
@@ -227,7 +232,9 @@ def _library_quiet() -> Iterator[None]:
         logger.removeFilter(_drop)
 
 
-def parse_file(path: str | Path) -> list[Statement]:
+def parse_file(
+    path: str | Path, dialect_class: type[SegqlDialect] = SegqlDialect
+) -> list[Statement]:
     """Parse a definition file from disk."""
     p = Path(path)
     try:
@@ -236,7 +243,7 @@ def parse_file(path: str | Path) -> list[Statement]:
         from segql.errors import SegqlError
 
         raise SegqlError(f"cannot read {p}: {err}") from None
-    return parse_text(text, str(path))
+    return parse_text(text, str(path), dialect_class)
 
 
 def _split(tokens: list[Any]) -> list[list[Any]]:
@@ -282,7 +289,16 @@ def _span_at_end(source: SourceFile) -> Span:
     return Span(end, end)
 
 
-def _parse_error(source: SourceFile, err: ParseError, fallback: Span) -> DefinitionError:
+def _syntax(dialect: SegqlDialect, chunk: list[Any]) -> str:
+    """How the statement in `chunk` should read, by its second word."""
+    word = chunk[1].text.upper() if len(chunk) > 1 else ""
+    syntax = dialect.SYNTAX
+    return syntax.get(word) or " or ".join(syntax.values())
+
+
+def _parse_error(
+    source: SourceFile, err: ParseError, fallback: Span, syntax: str
+) -> DefinitionError:
     detail = err.errors[0] if err.errors else {}
     description = str(detail.get("description") or err).split("\n")[0]
     line, col = detail.get("line"), detail.get("col")
@@ -298,5 +314,5 @@ def _parse_error(source: SourceFile, err: ParseError, fallback: Span) -> Definit
         source,
         span,
         f"syntax error: {description}",
-        "a statement reads: CREATE SEGMENT name [COMMENT '...'] AS <condition>;",
+        f"a statement reads: {syntax}",
     )

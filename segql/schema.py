@@ -88,6 +88,29 @@ EXPECTED_SCHEMA: dict[str, list[str]] = {
         "updated_at",
     ],
     "segql.log_prunes": ["id", "pruned_at", "cutoff", "deleted", "forced"],
+    "segql.campaigns": [
+        "name",
+        "version",
+        "definition",
+        "segment",
+        "kind",
+        "url",
+        "secret",
+        "base",
+    ],
+    "segql.campaign_versions": ["name", "version", "definition", "deployed_at"],
+    "segql.deliveries": [
+        "id",
+        "campaign",
+        "seq",
+        "user_id",
+        "webhook_id",
+        "status",
+        "reason",
+        "due_at",
+        "body",
+        "attempts",
+    ],
 }
 
 

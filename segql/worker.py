@@ -34,6 +34,7 @@ import psycopg
 from psycopg import sql
 
 from segql import db
+from segql.campaigns.deliver import Settings as DeliverySettings
 from segql.errors import SegqlError, first_line
 
 log = logging.getLogger("segql.worker")
@@ -150,8 +151,12 @@ def run_worker(
     batch: int = 10_000,
     on_tick: Callable[[int], None] | None = None,
     pinned_poll: float = PINNED_POLL,
+    campaigns: bool = True,
+    senders: int = 4,
+    delivery: DeliverySettings | None = None,
 ) -> None:
-    """Apply due timers at their due time until `stop_event` is set (forever without one).
+    """Apply due timers at their due time until `stop_event` is set (forever without one), and
+    plan and send campaign deliveries beside (`campaigns`, with `senders` sender threads).
 
     `batch` timers at most (about: one due instant is never split) are applied per transaction.
     `on_tick(n)` is called after each pass that ran `segql.tick()` until nothing was due, with the
@@ -160,10 +165,18 @@ def run_worker(
     """
     stop = stop_event if stop_event is not None else StopEvent()
     worker = _Worker(url, stop, max_sleep, batch, on_tick, pinned_poll)
+    runner = None
+    if campaigns:
+        from segql.campaigns.runner import CampaignRunner
+
+        runner = CampaignRunner(url, stop, senders, delivery).start()
     try:
         worker.run()
     finally:
         worker.close()
+        if runner is not None:
+            stop.set()
+            runner.join()
         if stop_event is None:
             stop.close()
 

@@ -99,7 +99,8 @@ WHERE NOT (newest = 1 AND kind = 'enter');
 
 -- name: prune_held
 -- Candidates a named consumer has not acknowledged: not visible in its base, and not at or
--- before its position in the batch in progress (nor skipped there by a start after a seq).
+-- before its position in the batch in progress (nor skipped there by a start after a seq); and
+-- candidates a campaign has not planned.
 CREATE TEMP TABLE segql_prune_held ON COMMIT DROP AS
 SELECT k.name, p.seq
 FROM segql.consumers k
@@ -107,7 +108,12 @@ JOIN segql_prune p ON NOT pg_visible_in_snapshot(p.xid, k.base)
 WHERE NOT coalesce(
     pg_visible_in_snapshot(p.xid, k.batch)
     AND ((p.last, p.seq) <= (k.batch_tx, k.batch_seq) OR p.seq <= coalesce(k.floor_seq, 0)),
-    false);
+    false)
+UNION ALL
+-- A campaign's changes it has not planned yet (its cursor is a base without a batch).
+SELECT 'campaign ' || k.name, p.seq
+FROM segql.campaigns k
+JOIN segql_prune p ON p.segment = k.segment AND NOT pg_visible_in_snapshot(p.xid, k.base);
 
 -- name: prune_held_back
 -- In all, then per consumer.

@@ -21,6 +21,7 @@ SCENARIOS: list[str] = [
     "benchmarks.scenarios.recompute",
     "benchmarks.scenarios.backfill",
     "benchmarks.scenarios.timers",
+    "benchmarks.scenarios.campaigns",
     "benchmarks.scenarios.dashboard",
     # Last: state and insert share a database kept until the run ends (benchmarks.loaded).
     "benchmarks.scenarios.listen",

@@ -27,6 +27,7 @@ from segql import db, schema
 MODULES: list[str] = [
     "segql.commands.base",
     "segql.commands.catalog",
+    "segql.commands.campaigns",
     "segql.commands.compiler",
     "segql.commands.dashboard",
     "segql.commands.demo",

@@ -41,7 +41,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(clock_app, name="clock")
 
 
-FILES = typer.Argument(..., help="Segment definition files (.sql).", exists=True, dir_okay=False)
+FILES = typer.Argument(
+    ..., help="Segment and campaign definition files (.sql).", exists=True, dir_okay=False
+)
 
 
 def compile_(
@@ -55,7 +57,7 @@ def compile_(
         result = deploy_api.compile_sql(conn, statements, prune=prune)
     _warn(result.warnings)
     if result.nothing_to_do:
-        typer.echo("-- nothing to deploy: every segment is unchanged")
+        typer.echo("-- nothing to deploy: every segment and campaign is unchanged")
         return
     typer.echo(result.script)
 
@@ -78,13 +80,18 @@ def deploy(
         result = deploy_api.deploy(conn, statements, prune=prune, progress=report)
     _warn(result.warnings)
     if result.nothing_to_do:
-        typer.echo("Nothing to deploy: every segment is unchanged.")
+        typer.echo("Nothing to deploy: every segment and campaign is unchanged.")
         return
+    c = result.campaigns
     for label, names in (
         ("created", result.created),
         ("changed", result.changed),
         ("unchanged", result.unchanged),
         ("dropped", result.dropped),
+        ("campaigns created", c.created),
+        ("campaigns changed", c.changed),
+        ("campaigns unchanged", c.unchanged),
+        ("campaigns dropped", c.dropped),
     ):
         if names:
             typer.echo(f"{label}: {', '.join(names)}")
@@ -179,15 +186,16 @@ def _print_members(rows: list[tuple[str, datetime]], as_json: bool, as_csv: bool
 
 def drop(
     ctx: typer.Context,
-    names: list[str] = typer.Argument(..., help="Segment names."),
+    names: list[str] = typer.Argument(..., help="Segment or campaign names."),
     cascade: bool = typer.Option(
         False, "--cascade", help="Also drop the segments that read these with in_segment()."
     ),
 ) -> None:
-    """Drop deployed segments: their members exit (cause 'drop') and their objects are removed."""
+    """Drop deployed segments (their members exit with cause 'drop' and their objects are
+    removed) or campaigns (with their deliveries)."""
     with state(ctx).connect() as conn:
         result = deploy_api.deploy(conn, [], drop=[name.lower() for name in names], cascade=cascade)
-    typer.echo(f"dropped: {', '.join(result.dropped)}")
+    typer.echo(f"dropped: {', '.join([*result.dropped, *result.campaigns.dropped])}")
 
 
 def tick(

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from segql import db
 from segql import demo as demo_api
+from segql.campaigns.receiver import Receiver
 from segql.commands import state
 from segql.dashboard import server as dashboard_server
 from segql.worker import StopEvent, stop_on_signals
@@ -100,8 +101,9 @@ def demo(
     """Run a live demo: a synthetic shop streams into the example segments while you watch.
 
     Creates a fresh database (segql_demo) on the server, loads a seeded history, deploys the
-    bundled examples plus demo_active_now, runs the timer worker and streams events until Ctrl-C
-    or --seconds. Other databases are never touched.
+    bundled examples plus demo_active_now and a campaign posting to a local receiver, runs the
+    timer and campaign worker and streams events until Ctrl-C or --seconds. Other databases are
+    never touched.
     """
     options = demo_api.Options(
         users=users,
@@ -114,13 +116,27 @@ def demo(
     )
     console = Console()
     live_view = console.is_terminal and not plain
-    with _setup_progress(console, live_view) as progress:
-        prepared = demo_api.prepare(state(ctx).url, options, progress)
+    with Receiver() as receiver:
+        with _setup_progress(console, live_view) as progress:
+            prepared = demo_api.prepare(state(ctx).url, options, progress, receiver.url)
+        with _dashboard(prepared.url, dashboard, dashboard_port) as url:
+            summary = _run(prepared, options, receiver, live_view, console, seconds, url)
+    _print_summary(summary, prepared)
+
+
+def _run(
+    prepared: demo_api.Prepared,
+    options: demo_api.Options,
+    receiver: Receiver,
+    live_view: bool,
+    console: Console,
+    seconds: float | None,
+    url: str | None,
+) -> demo_api.Summary:
     with (
-        _dashboard(prepared.url, dashboard, dashboard_port) as url,
         StopEvent() as stop,
         stop_on_signals(stop),
-        demo_api.Demo(prepared, options, stop, capture_logs=live_view) as d,
+        demo_api.Demo(prepared, options, stop, capture_logs=live_view, receiver=receiver) as d,
     ):
         if url:
             typer.echo(f"Dashboard: {url}")
@@ -128,8 +144,7 @@ def demo(
             _run_live(console, d, seconds, url)
         else:
             _run_plain(d, seconds)
-        summary = d.finish()
-    _print_summary(summary, prepared)
+        return d.finish()
 
 
 @contextmanager
@@ -342,6 +357,14 @@ def _print_summary(summary: demo_api.Summary, prepared: demo_api.Prepared) -> No
         lines.append(
             f"Writes sent again after losing a deadlock to the timer worker: "
             f"{summary.retried_writes:,}."
+        )
+    hooks = summary.webhooks
+    if hooks is not None:
+        lines.append(
+            f"Campaign {demo_api.DEMO_CAMPAIGN} (on entering {demo_api.ACTIVE_SEGMENT}): "
+            f"{hooks.sent:,} webhooks sent, {hooks.skipped:,} skipped by its cap of 1 per user "
+            f"an hour, {hooks.pending:,} pending; the demo's receiver got {hooks.received:,}, "
+            f"{hooks.verified:,} with a valid signature."
         )
     width = max(len(name) for name in summary.sizes_end) if summary.sizes_end else 10
     lines.append(f"  {'segment':<{width}}{'start':>8}{'end':>8}")

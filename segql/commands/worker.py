@@ -8,6 +8,7 @@ import sys
 import typer
 
 from segql import worker as worker_api
+from segql.campaigns import deliver
 from segql.commands import state
 
 
@@ -38,6 +39,26 @@ def worker(
         min=0.1,
         help="Longest sleep in seconds; waking this often checks that the database is there.",
     ),
+    senders: int = typer.Option(
+        4,
+        "--senders",
+        envvar="SEGQL_WORKER_SENDERS",
+        min=0,
+        help="Webhook sender threads (each holds one request in flight); 0 sends no campaigns.",
+    ),
+    retry_schedule: str = typer.Option(
+        deliver.SCHEDULE_TEXT,
+        "--retry-schedule",
+        envvar="SEGQL_WEBHOOK_RETRY_SCHEDULE",
+        help="Waits between webhook attempts (e.g. 5s,5m,30m,2h); dead after the last.",
+    ),
+    webhook_timeout: float = typer.Option(
+        deliver.TIMEOUT,
+        "--webhook-timeout",
+        envvar="SEGQL_WEBHOOK_TIMEOUT",
+        min=0.1,
+        help="Seconds to wait for a receiver's answer.",
+    ),
     install_cron: bool = typer.Option(
         False,
         "--install-cron",
@@ -45,11 +66,12 @@ def worker(
         "(needs pg_cron 1.5+ in shared_preload_libraries) and exit.",
     ),
 ) -> None:
-    """Run the timer worker until SIGTERM or Ctrl-C.
+    """Run the timer and campaign worker until SIGTERM or Ctrl-C.
 
     Windows closing, "days since" thresholds and every other time-driven change are applied at
-    their exact due time, logged with cause 'time' and announced on channel `segql`. Run one (or
-    more: they share the work) next to the database.
+    their exact due time, logged with cause 'time' and announced on channel `segql`; campaign
+    webhooks are planned from the change log and sent, signed, with retries. Run one (or more:
+    they share the work) next to the database.
     """
     st = state(ctx)
     st.ensure_schema()
@@ -58,7 +80,15 @@ def worker(
         return
     _log_to_stderr(logging.DEBUG if st.debug else logging.WARNING if quiet else logging.INFO)
     with worker_api.StopEvent() as stop, worker_api.stop_on_signals(stop):
-        worker_api.run_worker(st.url, stop_event=stop, batch=batch, max_sleep=max_sleep)
+        worker_api.run_worker(
+            st.url,
+            stop_event=stop,
+            batch=batch,
+            max_sleep=max_sleep,
+            campaigns=senders > 0,
+            senders=senders,
+            delivery=deliver.Settings(deliver.parse_schedule(retry_schedule), webhook_timeout),
+        )
 
 
 def _install_cron(url: str) -> None:
