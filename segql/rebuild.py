@@ -13,9 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import psycopg
-from psycopg import sql
 
-from segql import generate
+from segql import generate, run
 from segql.deploy import deployed
 from segql.errors import SegqlError
 from segql.plan import Plan, plan
@@ -36,29 +35,12 @@ class RebuildResult:
     exits: int
 
 
-def current_program(conn: psycopg.Connection) -> int | None:
-    """The id of the deploy whose program is live, or None when nothing is deployed."""
-    row = conn.execute(query("current_program")).fetchone()
-    return None if row is None else int(row[0])
-
-
-def refresh(conn: psycopg.Connection, users: Sequence[str], cause: str) -> None:
-    """Evaluate every segment for `users` through the live program, logging changes as `cause`."""
-    deploy_id = current_program(conn)
-    if deploy_id is None:
-        return
-    fn = sql.Identifier("segql", f"p{deploy_id}_refresh")
-    statement = sql.SQL("SELECT {}(%s::text[], %s)").format(fn)
-    for start in range(0, len(users), CHUNK):
-        conn.execute(statement, [list(users[start : start + CHUNK]), cause])
-
-
 def rebuild(
     conn: psycopg.Connection, cause: str = "rebuild", progress: Progress | None = None
 ) -> RebuildResult:
     """Recompute all incremental state in one transaction; writers wait until it commits."""
     with conn.transaction():
-        if current_program(conn) is None:
+        if run.current_program(conn) is None:
             raise NoProgram(NoProgram.__doc__ or "")
         conn.execute(query("lock_for_rebuild"))
         conn.execute(query("lock_timers_for_rebuild"))
@@ -68,12 +50,12 @@ def rebuild(
         _rebuild_feature_state(conn)
         conn.execute(query("clear_orphan_state"), {"cause": cause})
         conn.execute(query("clear_orphan_timers"))
-        _sync_groups(conn)
+        sync_groups(conn)
         users = [r[0] for r in conn.execute(query("all_users"))]
         if progress:
             progress(0, len(users))
         for start in range(0, len(users), CHUNK):
-            refresh(conn, users[start : start + CHUNK], cause)
+            run.refresh_users(conn, users[start : start + CHUNK], cause)
             if progress:
                 progress(min(start + CHUNK, len(users)), len(users))
         counts: dict[str, int] = dict(
@@ -82,12 +64,20 @@ def rebuild(
     return RebuildResult(len(users), int(counts.get("enter", 0)), int(counts.get("exit", 0)))
 
 
-def _sync_groups(conn: psycopg.Connection) -> None:
-    """Which segments of each group every user is in, from segql.members."""
+def sync_groups(conn: psycopg.Connection, users: Sequence[str] | None = None) -> None:
+    """Derive segql.user_groups again from segql.members, for `users` or everyone.
+
+    The group functions read a user's previous memberships from user_groups, so whatever put
+    members right behind the program's back (a repair, a restore) must come through here first.
+    """
     the_plan = _plan(conn)
-    conn.execute(generate.groups_cleanup_sql(the_plan).encode())
+    chosen = None if users is None else list(users)
+    conn.execute(
+        query("forget_user_groups"), {"users": chosen, "keys": [g.key for g in the_plan.groups]}
+    )
     for group in the_plan.groups:
-        conn.execute(generate.group_sync_sql(group).encode())
+        names = [s.name for s in group.members]
+        conn.execute(query("sync_user_group"), {"key": group.key, "names": names, "users": chosen})
 
 
 def _plan(conn: psycopg.Connection) -> Plan:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg import sql
 
-from segql import rebuild, times
+from segql import times
 from segql.sqlfiles import query
 
 REFRESH_CHUNK = 5000  # users per call: bounded arrays, and a plan that still joins by hash
@@ -63,9 +63,15 @@ def _fetch_one(conn: psycopg.Connection, statement: str) -> datetime:
     return value
 
 
+def current_program(conn: psycopg.Connection) -> int | None:
+    """The id of the deploy whose program is live, or None when nothing is deployed."""
+    row = conn.execute(query("current_program")).fetchone()
+    return None if row is None else int(row[0])
+
+
 def refresh_function(conn: psycopg.Connection) -> sql.Identifier | None:
     """The live program's `p<deploy>_refresh(users, cause)`, or None with nothing deployed."""
-    deploy_id = rebuild.current_program(conn)
+    deploy_id = current_program(conn)
     return None if deploy_id is None else sql.Identifier("segql", f"p{deploy_id}_refresh")
 
 

@@ -18,10 +18,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from segql import run
-from segql.deploy import deployed
+from segql import rebuild, run
 from segql.errors import SegqlError
-from segql.plan import plan
 from segql.sqlfiles import query
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
@@ -153,7 +151,7 @@ def _timers(
     conn: psycopg.Connection, report: Report, users: list[str] | None, progress: Progress | None
 ) -> None:
     """What the program would keep as timers for the users, against what is stored."""
-    refresh = _refresh_function(conn)
+    refresh = run.refresh_function(conn)
     if refresh is None or not report.segments:
         return
     everyone = users if users is not None else [r[0] for r in conn.execute(_q("verify_users"))]
@@ -201,10 +199,9 @@ def _timer_map(
 def _repair(conn: psycopg.Connection, users: list[str], progress: Progress | None) -> None:
     if not users:
         return
-    refresh = _refresh_function(conn)
+    refresh = run.refresh_function(conn)
     if refresh is None:
         raise VerifyError("no program is deployed: deploy the segments again to rebuild them")
-    groups = _groups(conn)
     conn.commit()
     for start in range(0, len(users), CHUNK):
         if progress:
@@ -212,33 +209,10 @@ def _repair(conn: psycopg.Connection, users: list[str], progress: Progress | Non
         chunk = users[start : start + CHUNK]
         with conn.transaction():
             conn.execute(_q("verify_lock_users"), {"users": chunk})
-            _sync_groups(conn, groups, chunk)
+            rebuild.sync_groups(conn, chunk)
             conn.execute(sql.SQL("SELECT {}(%s::text[], 'repair')").format(refresh), [chunk])
     if progress:
         progress("repair", len(users), len(users))
-
-
-def _groups(conn: psycopg.Connection) -> dict[str, list[str]]:
-    """The deployed program's groups: key -> the segments evaluated together."""
-    current = deployed(conn)
-    the_plan = plan(
-        [d.segment for d in current.values()], {n: d.version for n, d in current.items()}
-    )
-    return {g.key: [s.name for s in g.members] for g in the_plan.groups}
-
-
-def _sync_groups(conn: psycopg.Connection, groups: dict[str, list[str]], users: list[str]) -> None:
-    conn.execute(_q("verify_forget_groups"), {"users": users})
-    for key, names in groups.items():
-        conn.execute(_q("verify_sync_group"), {"key": key, "names": names, "users": users})
-
-
-def _refresh_function(conn: psycopg.Connection) -> sql.Composable | None:
-    """The deployed program's `p<deploy>_refresh(users, cause)`, as a schema-qualified name."""
-    row = conn.execute(_q("verify_program")).fetchone()
-    if row is None:
-        return None
-    return sql.Identifier("segql", str(row[0]))
 
 
 def _scalar(conn: psycopg.Connection, statement: str, args: dict[str, object]) -> Any:

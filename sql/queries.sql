@@ -151,3 +151,18 @@ SELECT t.due_at,
              WHERE s.timer_key = t.segment OR (s.timer_key IS NULL AND s.name = t.segment)
              ORDER BY 1)
 FROM segql.timers t WHERE t.user_id = %(user_id)s ORDER BY t.due_at;
+
+-- name: forget_user_groups
+-- Rows of the given users (NULL: everyone), and of groups no longer deployed.
+DELETE FROM segql.user_groups g
+WHERE %(users)s::text[] IS NULL OR g.user_id = ANY(%(users)s::text[])
+   OR NOT g.grp = ANY(%(keys)s::text[]);
+
+-- name: sync_user_group
+-- Which of a group's segments each of the users (NULL: everyone) is in, from segql.members.
+INSERT INTO segql.user_groups (user_id, grp, segments)
+SELECT m.user_id, %(key)s, array_agg(m.segment ORDER BY m.segment COLLATE "C")
+FROM segql.members m
+WHERE m.segment = ANY(%(names)s::text[])
+  AND (%(users)s::text[] IS NULL OR m.user_id = ANY(%(users)s::text[]))
+GROUP BY m.user_id;

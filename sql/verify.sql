@@ -29,14 +29,6 @@ WHERE (NOT EXISTS (SELECT 1 FROM segql.segments s WHERE s.name = t.segment)
    OR NOT EXISTS (SELECT 1 FROM segql.users uu WHERE uu.user_id = t.user_id)
 ORDER BY t.segment, t.user_id;
 
--- name: verify_program
--- The deployed program's re-evaluation function, if a program is deployed.
-SELECT p.proname FROM pg_catalog.pg_proc p
-JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-WHERE n.nspname = 'segql' AND p.proname ~ '^p[0-9]+_refresh$'
-ORDER BY substring(p.proname FROM '^p([0-9]+)_')::bigint DESC
-LIMIT 1;
-
 -- name: verify_lock_users
 SELECT uu.user_id FROM segql.users uu WHERE uu.user_id = ANY(%(users)s::text[])
 ORDER BY uu.user_id FOR UPDATE;
@@ -67,15 +59,3 @@ DELETE FROM segql.timers t
 WHERE (NOT EXISTS (SELECT 1 FROM segql.segments s WHERE s.name = t.segment)
        AND t.segment NOT LIKE '~%')
    OR NOT EXISTS (SELECT 1 FROM segql.users uu WHERE uu.user_id = t.user_id);
-
--- name: verify_forget_groups
--- segql.user_groups caches, per user and group, the group's segments the user is in. Before a
--- repair re-evaluates users it is derived again from segql.members, the side being repaired.
-DELETE FROM segql.user_groups g WHERE g.user_id = ANY(%(users)s::text[]);
-
--- name: verify_sync_group
-INSERT INTO segql.user_groups (user_id, grp, segments)
-SELECT m.user_id, %(key)s, array_agg(m.segment ORDER BY m.segment COLLATE "C")
-FROM segql.members m
-WHERE m.segment = ANY(%(names)s::text[]) AND m.user_id = ANY(%(users)s::text[])
-GROUP BY m.user_id;
