@@ -127,7 +127,7 @@ class SegmentSQL:
 
 def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
     """The incremental function and the full query of one segment."""
-    refs, joins = _feature_joins(plan, seg.keys, _columns([seg]), per_user=True)
+    refs, joins = _feature_joins(plan, seg.keys, _columns([seg]))
 
     def member(node: ir.InSegment) -> str:
         return (
@@ -164,13 +164,11 @@ def _feature_joins(
     plan: Plan,
     keys: list[FeatureKey],
     columns: dict[FeatureKey, set[str]],
-    per_user: bool = False,
 ) -> tuple[dict[FeatureKey, tuple[str, str]], list[str]]:
-    """Joins that read each feature once for the users in p_users.
+    """Joins that read each feature once for the outer user.
 
     Windowed features over the same events (same name and filter) share one scan of the widest
-    window, each keeping its own columns: `refs[key]` is (alias, column prefix). For `per_user`,
-    see windowed_scan.
+    window, each keeping its own columns: `refs[key]` is (alias, column prefix).
     """
     refs: dict[FeatureKey, tuple[str, str]] = {}
     joins: list[str] = []
@@ -196,7 +194,7 @@ def _feature_joins(
             scans.setdefault((key.event, repr(key.filter)), []).append(key)
     for number, shared in enumerate(scans.values(), start=1):
         alias = f"w{number}"
-        joins.append(windowed_scan(alias, shared, "p_users", columns, per_user))
+        joins.append(windowed_scan(alias, shared, columns))
         for index, key in enumerate(shared, start=1):
             refs[key] = (alias, f"k{index}_")
     return refs, joins
@@ -338,25 +336,20 @@ def _moves(node: ir.Expr) -> bool:
     return any(isinstance(n, ir.Now) or _windowed(n) for n in ir.walk(node))
 
 
-def windowed_scan(
-    alias: str,
-    keys: list[FeatureKey],
-    users: str,
-    columns: dict[FeatureKey, set[str]],
-    per_user: bool = False,
-) -> str:
-    """Windowed features of one event source for the users, from one scan of the widest window.
+def windowed_scan(alias: str, keys: list[FeatureKey], columns: dict[FeatureKey, set[str]]) -> str:
+    """Windowed features of one event source for the outer user, from one scan of the widest
+    window.
 
     An event counts from its ts until ts + window; the earliest of those instants still ahead
-    is when a feature next changes (its `due`). By default one grouped scan reads every user in
-    `users` at one clock. `per_user` reads the outer user's events at that user's own instant
-    (`clk.now` per row), one index range per user: a join of the events with a table of clocks
-    would be planned from estimates, and a nested loop over ten thousand users is quadratic.
+    is when a feature next changes (its `due`). The scan reads the outer user's events at that
+    user's own instant (`clk.now` per row), one index range per user: a join of the events with
+    a table of clocks would be planned from estimates, and a nested loop over ten thousand
+    users is quadratic.
     """
     first = keys[0]
     widths = [_decimal(k.window) for k in keys if k.window is not None]
     widest = seconds(max(widths))
-    cond = ["e.user_id = u.user_id" if per_user else f"e.user_id = ANY({users})"]
+    cond = ["e.user_id = u.user_id"]
     if first.event is not None:
         cond.append(f"e.name = {quote_literal(first.event)}")
     cond.append(f"e.ts > clk.now - {widest}")
@@ -380,15 +373,9 @@ def windowed_scan(
         )
     # Events stamped after the clock will still enter a window: until then, counts can rise.
     cols.append("bool_or(e.ts > clk.now) AS pending")
-    if per_user:
-        return (
-            f"LEFT JOIN LATERAL (SELECT {', '.join(cols)} FROM segql.events e "
-            f"WHERE {' AND '.join(cond)}) {alias} ON true"
-        )
     return (
-        f"LEFT JOIN (SELECT e.user_id, {', '.join(cols)} "
-        f"FROM segql.events e CROSS JOIN clk WHERE {' AND '.join(cond)} GROUP BY e.user_id) "
-        f"{alias} ON {alias}.user_id = u.user_id"
+        f"LEFT JOIN LATERAL (SELECT {', '.join(cols)} FROM segql.events e "
+        f"WHERE {' AND '.join(cond)}) {alias} ON true"
     )
 
 
@@ -449,7 +436,7 @@ def group_sql(plan: Plan, group: Group, fn: str) -> str:
     """One function that evaluates several dependency-free segments in one statement."""
     segments = group.members
     keys = [k for s in segments for k in s.keys]
-    refs, joins = _feature_joins(plan, keys, _columns(segments), per_user=True)
+    refs, joins = _feature_joins(plan, keys, _columns(segments))
 
     def no_segment(node: ir.InSegment) -> str:
         raise TypeError("grouped segments read no other segment")
