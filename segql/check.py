@@ -25,7 +25,7 @@ MAX_NAME_BYTES = 63 - len("s_") - len("_v999999")
 MAX_INTERVAL_SECONDS = 36500 * 86400
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
-FUNCTIONS = sorted([*features.AGGREGATES, "in_segment", "now"])
+FUNCTIONS = sorted([*features.AGGREGATES, *features.SCORES, "in_segment", "now"])
 
 COMPARISONS: dict[type[exp.Expression], str] = {
     exp.EQ: "=",
@@ -440,6 +440,8 @@ class Checker:
             name = str(fn.this).lower() if isinstance(fn, exp.Anonymous) else ""
             if name in features.AGGREGATES:
                 return features.AGGREGATES[name].type
+            if name in features.SCORES:
+                return "num"
             if name == "in_segment":
                 return "bool"
             return None
@@ -539,7 +541,9 @@ class Checker:
         name = str(fn.this).lower()
         if name == "in_segment":
             return self.in_segment(list(fn.expressions), where, scope, span)
-        if name not in features.AGGREGATES:
+        if name in features.SCORES and scope != "filter":
+            return self.score(features.SCORES[name], list(fn.expressions), where, span)
+        if name not in features.AGGREGATES and name not in features.SCORES:
             self.fail(
                 span_of(fn, self.source),
                 f"unknown function '{name}'",
@@ -552,6 +556,30 @@ class Checker:
                 "a filter looks at one event's props, e.g. FILTER (WHERE amount > 10)",
             )
         return self.aggregate(features.AGGREGATES[name], list(fn.expressions), where, span)
+
+    def score(
+        self,
+        kind: features.RfmScore,
+        args: list[exp.Expression],
+        where: exp.Expression | None,
+        span: Span,
+    ) -> ir.Expr:
+        """An RFM score: its arguments are those of the aggregate it scores."""
+        if where is not None:
+            self.fail(
+                span,
+                f"{kind.function}() takes no FILTER: its cutpoints are over every such event",
+                f"write {kind.usage}",
+            )
+        agg = self.aggregate(kind.signature, args, None, span)
+        assert isinstance(agg, ir.Agg)
+        if agg.window is not None and not kind.windowed:
+            self.fail(
+                span,
+                f"{kind.function}() takes no window: it scores the time since the last event",
+                f"write {kind.usage}",
+            )
+        return kind.score(agg)
 
     def in_segment(
         self, args: list[exp.Expression], where: exp.Expression | None, scope: str, span: Span

@@ -22,6 +22,7 @@ from segql.campaigns import deploy as campaigns
 from segql.campaigns.parse import CampaignDialect
 from segql.check import check
 from segql.errors import SegqlError
+from segql.features import rfm
 from segql.parse import Statement, parse_file, parse_text
 from segql.plan import FeatureKey, Plan, SegmentPlan, plan
 from segql.sqlfiles import query
@@ -260,6 +261,7 @@ def _deploy(
         steps.append(
             Step("backfill new shared features", generate.feature_backfill_sql(the_plan, new_keys))
         )
+    steps += _score_steps(conn, the_plan)
     keys_now: dict[str, str | None] = dict(
         conn.execute("SELECT name, timer_key FROM segql.segments").fetchall()
     )
@@ -291,6 +293,34 @@ def _deploy(
     if not dry_run:
         _record(conn, the_plan, compiled, deploy_id, result)
     return result
+
+
+def _score_steps(conn: psycopg.Connection, the_plan: Plan) -> list[Step]:
+    """The catalog rows of the RFM scores the segments read, cutpoints computed now for scores
+    that have none yet (the others keep theirs until `segql refresh`), and scores no segment
+    reads any more forgotten."""
+    scores: dict[str, ir.Score] = {}
+    for s in the_plan.segments:
+        scores.update(rfm.scores(s.segment.condition))
+    existing = {r[0] for r in conn.execute("SELECT score FROM segql.rfm_cutpoints")}
+    steps = []
+    if scores:
+        rows = "".join(generate.score_row_sql(scores[k]) for k in sorted(scores))
+        steps.append(Step("RFM scores", rows))
+    new = [scores[k] for k in sorted(set(scores) - existing)]
+    if new:
+        computed = "".join(generate.cutpoints_sql(s) for s in new)
+        steps.append(Step("cutpoints of new RFM scores", computed))
+    gone = sorted(existing - set(scores))
+    if gone:
+        names = ", ".join(generate.quote_literal(k) for k in gone)
+        steps.append(
+            Step(
+                "forget RFM scores no segment reads",
+                f"DELETE FROM segql.rfm_cutpoints WHERE score IN ({names});\n",
+            )
+        )
+    return steps
 
 
 def _missing_functions(conn: psycopg.Connection, segments: list[SegmentPlan]) -> set[str]:

@@ -78,6 +78,32 @@ class Agg:
 
 
 @dataclass(frozen=True)
+class Cut:
+    """The `index`-th (1..4) cutpoint of an RFM score, read from segql.rfm_cutpoints when the
+    condition is evaluated: a duration for recency, a number otherwise."""
+
+    score: str  # the score's key in segql.rfm_cutpoints
+    index: int
+    type: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Score:
+    """An RFM score: 1 + how many of `beats` (the user's value against each cutpoint) hold, or
+    NULL when `exists` (the user has at least one such event) does not. `call` is the score as
+    written; `value` is what is scored."""
+
+    function: str
+    key: str
+    value: Expr
+    beats: tuple[Compare, ...]
+    exists: Expr
+    type: Type = "num"
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class InSegment:
     name: str
     type: Type = "bool"
@@ -162,6 +188,8 @@ Expr = (
     | Trait
     | Prop
     | Agg
+    | Cut
+    | Score
     | InSegment
     | Arith
     | Neg
@@ -187,6 +215,8 @@ def children(node: Expr) -> tuple[Expr, ...]:
         return (node.operand, *node.items)
     if isinstance(node, Like):
         return (node.operand, node.pattern)
+    if isinstance(node, Score):
+        return (*node.beats, node.exists)
     return ()
 
 
@@ -202,6 +232,8 @@ def now_slope(node: Expr) -> int | None:
     """How an expression moves with now(): +1, -1, 0, or None when not a plain shift of it."""
     if isinstance(node, Now):
         return 1
+    if isinstance(node, Score):
+        return 0  # its comparisons with now() are atoms of their own (see time_atoms)
     if isinstance(node, Arith):
         left, right = now_slope(node.left), now_slope(node.right)
         if left is None or right is None:

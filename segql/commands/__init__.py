@@ -35,6 +35,7 @@ MODULES: list[str] = [
     "segql.commands.feed",
     "segql.commands.rebuild",
     "segql.commands.relay",
+    "segql.commands.rfm",
     "segql.commands.synth",
     "segql.commands.trust",
     "segql.commands.worker",
