@@ -23,7 +23,7 @@ from segql.campaigns.parse import CampaignDialect
 from segql.check import check
 from segql.errors import SegqlError
 from segql.features import rfm
-from segql.parse import Statement, parse_file, parse_text
+from segql.parse import CreateTiers, Statement, parse_file, parse_text
 from segql.plan import FeatureKey, Plan, SegmentPlan, plan
 from segql.sqlfiles import query
 
@@ -83,9 +83,11 @@ def deployed(conn: psycopg.Connection) -> dict[str, Deployed]:
     rows = conn.execute(
         "SELECT name, version, definition FROM segql.segments ORDER BY name"
     ).fetchall()
-    statements = [parse_text(r[2] + ";", f"<deployed {r[0]}>")[0] for r in rows]
-    segments = check(statements)
-    return {r[0]: Deployed(r[0], r[1], r[2], s) for r, s in zip(rows, segments, strict=True)}
+    # The tiers of one CREATE TIERS share its text: each definition is checked once.
+    texts = {r[2]: r[0] for r in rows}
+    statements = [parse_text(text + ";", f"<deployed {name}>")[0] for text, name in texts.items()]
+    by_name = {s.name: s for s in check(statements)}
+    return {r[0]: Deployed(r[0], r[1], r[2], by_name[r[0]]) for r in rows}
 
 
 def deploy(
@@ -113,7 +115,9 @@ def deploy(
         conn.execute("LOCK TABLE segql.timers IN EXCLUSIVE MODE")
         campaign_names = campaigns.deployed_names(conn)
         drop_set = set(drop)
-        segment_drops = _with_dependants(deployed(conn), drop_set - campaign_names, cascade)
+        current = deployed(conn)
+        wanted = _whole_tiers(current, drop_set - campaign_names)
+        segment_drops = _with_dependants(current, wanted, cascade)
         result = _deploy(conn, segment_statements, prune, segment_drops, dry_run, progress)
         segments_after = {*result.created, *result.changed, *result.unchanged}
         result.campaigns = campaigns.deploy_campaigns(
@@ -122,6 +126,27 @@ def deploy(
         if dry_run:
             raise _Rollback(result)
     return result
+
+
+def _whole_tiers(current: dict[str, Deployed], drop: set[str]) -> set[str]:
+    """The segments to drop for `drop`: a tier group's name stands for all its tiers, and a
+    tier alone cannot go, since its group's definition would still define it."""
+    groups: dict[str, set[str]] = {}
+    for d in current.values():
+        if d.segment.tiers is not None:
+            groups.setdefault(d.segment.tiers, set()).add(d.name)
+    out = set()
+    for name in drop:
+        out |= groups[name] if name not in current and name in groups else {name}
+    for group, tiers in sorted(groups.items()):
+        partial = sorted(out & tiers)
+        if partial and not tiers <= out:
+            raise DeployError(
+                f"{', '.join(partial)} {'is a tier' if len(partial) == 1 else 'are tiers'} of "
+                f"{group}: drop the whole group (segql drop {group}), or deploy CREATE TIERS "
+                f"{group} without {'it' if len(partial) == 1 else 'them'}"
+            )
+    return out
 
 
 def _with_dependants(current: dict[str, Deployed], drop: set[str], cascade: bool) -> set[str]:
@@ -188,12 +213,18 @@ def _deploy(
     progress: Progress | None,
 ) -> DeployResult:
     current = deployed(conn)
-    file_names = {_name_of(s) for s in statements}
-    kept = [
-        parse_text(d.definition + ";", f"<deployed {d.name}>")[0]
+    file_names = {n for s in statements for n in names_of(s)}
+    file_tiers = {_tiers_of(s) for s in statements} - {None}
+    # A tier group is replaced whole: tiers it no longer lists are dropped with it.
+    kept_texts = {
+        d.definition: d.name
         for d in current.values()
-        if d.name not in file_names and d.name not in drop and not prune
-    ]
+        if d.name not in file_names
+        and d.name not in drop
+        and d.segment.tiers not in file_tiers
+        and not prune
+    }
+    kept = [parse_text(text + ";", f"<deployed {name}>")[0] for text, name in kept_texts.items()]
     segments = check([*statements, *kept])
     wanted = {s.name for s in segments}
     for seg in segments:
@@ -342,15 +373,24 @@ def _missing_functions(conn: psycopg.Connection, segments: list[SegmentPlan]) ->
 
 def pruned_by(conn: psycopg.Connection, statements: list[Statement]) -> list[str]:
     """The deployed segments that `deploy --prune` of these statements would drop."""
-    names = {_name_of(s) for s in statements}
+    names = {n for s in statements for n in names_of(s)}
     rows = conn.execute("SELECT name FROM segql.segments ORDER BY name").fetchall()
     conn.rollback()
     return [r[0] for r in rows if r[0] not in names]
 
 
-def _name_of(stmt: Statement) -> str:
+def names_of(stmt: Statement) -> list[str]:
+    """The segments a statement defines: its name, or the names of its tiers."""
+    if isinstance(stmt.tree, CreateTiers):
+        return [str(t.this.this).lower() for t in stmt.tree.expressions]
     this = stmt.tree.args.get("this")
-    return str(getattr(this, "this", "")).lower()
+    return [str(getattr(this, "this", "")).lower()]
+
+
+def _tiers_of(stmt: Statement) -> str | None:
+    if not isinstance(stmt.tree, CreateTiers):
+        return None
+    return str(stmt.tree.this.this).lower()
 
 
 def _next_id(conn: psycopg.Connection, table: str) -> int:
@@ -496,12 +536,13 @@ def _record(
         conn.execute(
             """INSERT INTO segql.segments
                    (name, version, definition, comment, source, depends_on, full_query,
-                    timer_key, deployed_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now())
+                    timer_key, tiers, tier_rank, deployed_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
                ON CONFLICT (name) DO UPDATE SET version = excluded.version,
                    definition = excluded.definition, comment = excluded.comment,
                    source = excluded.source, depends_on = excluded.depends_on,
                    full_query = excluded.full_query, timer_key = excluded.timer_key,
+                   tiers = excluded.tiers, tier_rank = excluded.tier_rank,
                    deployed_at = CASE WHEN segql.segments.version = excluded.version
                                       THEN segql.segments.deployed_at ELSE now() END""",
             [
@@ -513,6 +554,8 @@ def _record(
                 list(seg.depends_on),
                 compiled[s.name].full_query,
                 the_plan.timer_key(s.name) if the_plan.group_of(s.name) else None,
+                seg.tiers,
+                seg.tier_rank or None,
             ],
         )
         if s.name in fresh:

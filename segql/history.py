@@ -223,7 +223,8 @@ def why(conn: psycopg.Connection, name: str, user_id: str) -> Explanation:
     version, definition = int(row[0]), str(row[1])
     known = [r[0] for r in conn.execute("SELECT name FROM segql.segments")]
     source = definition + ";"
-    segment = check(parse_text(source, f"<deployed {name}>"), known_segments=known)[0]
+    checked = check(parse_text(source, f"<deployed {name}>"), known_segments=known)
+    segment = next(s for s in checked if s.name == name)  # CREATE TIERS defines several
     combinator, items = _top_level(segment.condition)
     evaluated = _evaluate(conn, segment, items, user_id)
     conditions = [_condition(i, item, evaluated) for i, item in enumerate(items)]

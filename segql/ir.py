@@ -272,6 +272,8 @@ class Segment:
     text: str
     source: str
     span: Span = _span()
+    tiers: str | None = None  # CREATE TIERS: the group's name
+    tier_rank: int = 0  # and this tier's place in it, from 1
 
     @property
     def depends_on(self) -> tuple[str, ...]:
