@@ -570,6 +570,35 @@ def test_rfm_scores_are_exact(oracle_url: str, text: str, first: list, steps: li
         check_stream(conn, text, [("events", first), ("refresh",), *steps])
 
 
+# -- tiers -------------------------------------------------------------------------------------
+#
+# CREATE TIERS over the whole grammar (RFM scores included), with a segment that reads a tier:
+# each tier equals its full query, so a user is in at most one tier, the first that holds.
+
+
+@st.composite
+def tier_definitions(draw: st.DrawFn) -> str:
+    count = draw(st.integers(2, 4))
+    tiers = [f"t{i} WHEN {draw(condition([], any_leaf))}" for i in range(count)]
+    text = f"CREATE TIERS ladder AS {', '.join(tiers)};"
+    if draw(st.booleans()):
+        text += f"\nCREATE SEGMENT s0 AS in_segment('t{draw(st.integers(0, count - 1))}') OR "
+        text += f"{draw(any_leaf)};"
+    return text
+
+
+@settings(settings.get_profile(PROFILE))
+@given(text=tier_definitions(), steps=st.lists(st.one_of(step, rfm_step), min_size=1, max_size=14))
+def test_tiers_are_exact(oracle_url: str, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    with psycopg.connect(oracle_url) as conn:
+        check_stream(conn, text, steps)
+        rows = conn.execute(
+            "SELECT user_id FROM segql.members WHERE segment LIKE 't%' GROUP BY 1 "
+            "HAVING count(*) > 1"
+        ).fetchall()
+        assert rows == [], f"users in more than one tier: {rows}"
+
+
 def check_stream(conn: psycopg.Connection, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
     conn.execute(f"TRUNCATE {DATA_TABLES}")
     clock = T0
