@@ -67,8 +67,12 @@ def cutpoints(conn: psycopg.Connection) -> list[Cutpoints]:
     return [Cutpoints(r[0], r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7], r[8]) for r in rows]
 
 
-def refresh(conn: psycopg.Connection) -> RefreshResult:
-    """Recompute every score's cutpoints now and re-evaluate every user, in one transaction."""
+def refresh(conn: psycopg.Connection, if_older_than: float | None = None) -> RefreshResult:
+    """Recompute every score's cutpoints now and re-evaluate every user, in one transaction.
+
+    With `if_older_than` (seconds), only when the stalest score was refreshed longer ago than
+    that once the locks are held: two workers on one schedule refresh once.
+    """
     started = time.perf_counter()
     with conn.transaction():
         grants.act_as_owner(conn)
@@ -77,6 +81,9 @@ def refresh(conn: psycopg.Connection) -> RefreshResult:
             return RefreshResult(0, 0, 0, 0, time.perf_counter() - started)
         conn.execute(query("lock_for_refresh", _FILE))
         conn.execute(query("lock_timers_for_refresh", _FILE))
+        age = refresh_age(conn)
+        if if_older_than is not None and age is not None and age < if_older_than:
+            return RefreshResult(0, 0, 0, 0, time.perf_counter() - started)
         # Changes already due belong to their own instants, under the old cutpoints.
         while _tick(conn):
             pass

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from segql import deploy, rfm, run
+from segql import deploy, rfm, run, worker
 from segql.cli import app
 from segql.parse import parse_text
 
@@ -141,3 +143,48 @@ def test_cli_refresh_and_rfm(shop: psycopg.Connection, database_url: str) -> Non
     assert done.output.startswith("Refreshed 3 RFM score(s) and re-evaluated 11 user(s)")
     listed = runner.invoke(app, ["--database-url", database_url, "rfm", "--json"])
     assert json.loads(listed.output)[0]["cutpoints"] == ["2", "4", "6", "8"]
+
+
+def _run_worker(url: str, every: float, passes: int) -> None:
+    """The worker on a thread for `passes` passes of at most 0.2 s each."""
+    stop = worker.StopEvent()
+    seen: list[int] = []
+
+    def on_tick(n: int) -> None:
+        seen.append(n)
+        if len(seen) >= passes:
+            stop.set()
+
+    thread = threading.Thread(
+        target=worker.run_worker,
+        args=(url,),
+        kwargs={
+            "stop_event": stop,
+            "on_tick": on_tick,
+            "max_sleep": 0.2,
+            "refresh_every": every,
+            "campaigns": False,
+        },
+        daemon=True,
+    )
+    thread.start()
+    thread.join(30)
+    stop.close()
+    assert not thread.is_alive()
+
+
+def test_the_worker_refreshes_on_its_schedule(shop: psycopg.Connection, database_url: str) -> None:
+    for _ in range(20):
+        _buy(shop, "u0", T0)
+    shop.commit()
+    assert "u0" in _members(shop, "frequent")
+    # A schedule longer than the test: nothing is refreshed.
+    _run_worker(database_url, 3600.0, 3)
+    assert rfm.cutpoints(shop)[0].cutpoints == ["2", "4", "6", "8"]
+    shop.rollback()
+    time.sleep(0.5)
+    # Due: the cutpoints move and u0's frequency is scored against them.
+    _run_worker(database_url, 0.5, 3)
+    assert rfm.cutpoints(shop)[0].cutpoints == ["3", "5", "7", "9"]
+    causes = shop.execute("SELECT DISTINCT cause FROM segql.changes WHERE cause = 'refresh'")
+    assert causes.fetchall() == [("refresh",)]
