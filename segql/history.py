@@ -275,11 +275,21 @@ def _top_level(condition: ir.Expr) -> tuple[str | None, list[ir.Expr]]:
 
 
 def _leaves(node: ir.Expr) -> list[ir.Expr]:
-    """What an item reads about the user: features, traits, other segments (each once)."""
+    """What an item reads about the user: features, traits, other segments (each once); for an
+    RFM score, the score, the value it scores and the cutpoints it was placed among."""
     out: dict[ir.Expr, None] = {}
-    for n in ir.walk(node):
-        if isinstance(n, (ir.Agg, ir.Trait, ir.InSegment)):
+
+    def visit(n: ir.Expr) -> None:
+        if isinstance(n, ir.Score):
+            for leaf in (n, n.value, *(b.right for b in n.beats)):
+                out.setdefault(leaf, None)
+        elif isinstance(n, (ir.Agg, ir.Trait, ir.InSegment)):
             out.setdefault(n, None)
+        else:
+            for child in ir.children(n):
+                visit(child)
+
+    visit(node)
     return list(out)
 
 
@@ -359,6 +369,10 @@ def _show(node: ir.Expr, top: bool = False) -> str:
         return _show_agg(node)
     if isinstance(node, ir.InSegment):
         return f"in_segment({_sql_string(node.name)})"
+    if isinstance(node, ir.Score):
+        return node.key  # the score as written, normalized
+    if isinstance(node, ir.Cut):
+        return f"cutpoint {node.index} of {node.score}"
     if isinstance(node, ir.Arith):
         return wrap(f"{_show(node.left)} {node.op} {_show(node.right)}")
     if isinstance(node, ir.Neg):

@@ -188,3 +188,20 @@ def test_the_worker_refreshes_on_its_schedule(shop: psycopg.Connection, database
     assert rfm.cutpoints(shop)[0].cutpoints == ["3", "5", "7", "9"]
     causes = shop.execute("SELECT DISTINCT cause FROM segql.changes WHERE cause = 'refresh'")
     assert causes.fetchall() == [("refresh",)]
+
+
+def test_why_shows_the_score_its_value_and_the_cutpoints(
+    shop: psycopg.Connection, database_url: str
+) -> None:
+    out = CliRunner().invoke(app, ["--database-url", database_url, "why", "frequent", "u8"])
+    assert out.exit_code == 0, out.output
+    assert "[yes] rfm_frequency('buy') = 5" in out.output
+    assert "        rfm_frequency('buy') = 5\n" in out.output
+    assert "        event_count('buy') = 9\n" in out.output
+    assert "        cutpoint 4 of rfm_frequency('buy') = 8\n" in out.output
+    recency = CliRunner().invoke(
+        app, ["--database-url", database_url, "why", "recent_buyers", "u9"]
+    )
+    assert "        now() - last_event_at('buy') = " in recency.output
+    assert "cutpoint 1 of rfm_recency('buy') = 1 day, 23:52:00" in recency.output
+    assert "Next timer: 2026-03-02T00:01:00+00:00" in recency.output
