@@ -162,3 +162,51 @@ def test_listen_prints_the_move(shop: psycopg.Connection, segql_cli) -> None:  #
     done = segql_cli("listen", "big", "--since", "0", "--timeout", "1")
     line = json.loads(done.stdout.splitlines()[0])
     assert line["tier_change"] == {"tiers": "loyalty", "from": "recent", "to": "big"}
+
+
+def test_the_classic_rfm_map_places_every_buyer_in_one_tier(conn: psycopg.Connection) -> None:
+    import random
+    from pathlib import Path
+
+    from segql import rfm
+
+    run.clock_set(conn, T0)
+    rnd = random.Random(12)
+    rows = []
+    for i in range(120):
+        for _ in range(rnd.choice([1, 1, 2, 3, 5, 8, 13])):
+            at = T0 - timedelta(days=rnd.uniform(0, 400))
+            rows.append((f"b{i}", at, json.dumps({"amount": rnd.choice([5, 20, 80, 300])})))
+    conn.cursor().executemany(
+        "INSERT INTO segql.events (user_id, name, ts, props) VALUES (%s, 'purchase', %s, %s)",
+        rows,
+    )
+    conn.commit()
+    example = Path(__file__).resolve().parents[2] / "examples" / "rfm.sql"
+    deploy.deploy(conn, parse_text(example.read_text(), str(example)))
+    rfm.refresh(conn)
+    names = [s.name for s in deploy.list_segments(conn)]
+    assert len(names) == 11
+
+    def placed() -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for user, segment in conn.execute("SELECT user_id, segment FROM segql.members"):
+            out.setdefault(user, []).append(segment)
+        conn.rollback()
+        return out
+
+    tiers = placed()
+    assert sorted(tiers) == sorted(f"b{i}" for i in range(120))
+    assert all(len(t) == 1 for t in tiers.values()), tiers
+    assert len({t[0] for t in tiers.values()}) >= 8  # the map is used, not one tier
+    run.clock_set(conn, T0 + timedelta(days=120))
+    run.tick(conn)
+    later = placed()
+    assert all(len(t) == 1 for t in later.values())
+    moved = conn.execute(
+        "SELECT count(*) FROM segql.changes c WHERE c.cause = 'time' AND c.kind = 'enter' "
+        "AND segql.tier_move(c.segment, c.user_id, c.xid, c.at, c.kind) IS NOT NULL"
+    ).fetchone()
+    assert moved is not None and moved[0] > 0
+    for name in names:
+        assert {u for u, _ in deploy.members(conn, name)} == deploy.full_members(conn, name)
