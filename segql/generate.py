@@ -623,9 +623,14 @@ def program_sql(plan: Plan, deploy: int) -> str:
         affected_chain=chain(lambda u: "v_affected", "'event'"),
         profile_chain=chain(profile_seed, "'profile'"),
         refresh_chain=chain(lambda u: "v_affected", "p_cause"),
+        scores_chain=chain(lambda u: "v_affected" if _reads_scores(u) else "", "p_cause"),
         tick_chain=chain(tick_seed, "'time'", ", v_affected, v_ats"),
         state_agg=lambda source, where: state_agg(plan, keys, source, where),
     )
+
+
+def _reads_scores(unit: _Unit) -> bool:
+    return any(features.rfm.scores(s.segment.condition) for s in unit.segments)
 
 
 def _lit_array(items: list[str]) -> str:

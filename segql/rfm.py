@@ -89,7 +89,8 @@ def refresh(conn: psycopg.Connection, if_older_than: float | None = None) -> Ref
             pass
         for _, compute in computes:
             conn.execute(compute.encode())
-        users = run.refresh_all(conn, CAUSE)
+        everyone = [r[0] for r in conn.execute(query("all_users"))]
+        users = run.refresh_users(conn, everyone, CAUSE, entry="refresh_scores")
         counts: dict[str, int] = dict(
             conn.execute(query("changes_in_transaction", _FILE)).fetchall()
         )

@@ -1,7 +1,7 @@
 """docs/language.md stays true: its examples compile, and its counter-examples do not.
 
-- A ```sql block holding CREATE SEGMENT or CREATE TIERS must parse and check. Blocks may read segments defined in
-  other blocks, as the files of one deploy may.
+- A ```sql block holding CREATE SEGMENT or CREATE TIERS must parse and check. Blocks may read
+  segments defined in other blocks, as the files of one deploy may.
 - A ```sql-error block must be refused with a DefinitionError. When a ```text block follows it,
   that block is the exact message (reported for a file named segments.sql).
 """
