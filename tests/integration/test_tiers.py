@@ -210,3 +210,16 @@ def test_the_classic_rfm_map_places_every_buyer_in_one_tier(conn: psycopg.Connec
     assert moved is not None and moved[0] > 0
     for name in names:
         assert {u for u, _ in deploy.members(conn, name)} == deploy.full_members(conn, name)
+
+
+def test_compile_shows_the_tiers_and_the_cutpoints_a_deploy_would_compute(
+    database_url: str,
+) -> None:
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "rfm.sql"
+    out = CliRunner().invoke(app, ["--database-url", database_url, "compile", str(example)])
+    assert out.exit_code == 0, out.output
+    assert "-- cutpoints of new RFM scores" in out.output
+    assert "percentile_disc(ARRAY[0.2, 0.4, 0.6, 0.8])" in out.output
+    assert "-- view segments.cant_lose_them" in out.output
