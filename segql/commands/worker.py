@@ -67,6 +67,14 @@ def worker(
         help="How often to recompute RFM cutpoints and every user's scores (e.g. 1d, 12h); "
         "'never' leaves it to `segql refresh`.",
     ),
+    relay_interval: float = typer.Option(
+        worker_api.RELAY_INTERVAL,
+        "--relay-interval",
+        envvar="SEGQL_RELAY_INTERVAL",
+        min=0.0,
+        help="In 'relay' notify mode, seconds between announcements of committed changes "
+        "(the most a listener waits); 0 leaves them to a separate `segql relay`.",
+    ),
     install_cron: bool = typer.Option(
         False,
         "--install-cron",
@@ -97,6 +105,7 @@ def worker(
             senders=senders,
             delivery=deliver.Settings(deliver.parse_schedule(retry_schedule), webhook_timeout),
             refresh_every=_every(refresh_every),
+            relay_interval=relay_interval or None,
         )
 
 
