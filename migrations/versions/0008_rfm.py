@@ -51,6 +51,22 @@ LANGUAGE sql STABLE AS $fn$
                     AND c.at = p_at AND c.kind <> p_kind)
     LIMIT 1
 $fn$;
+
+-- Roles already granted `read` (`segql grant read`) read the change log through tier_move and
+-- why's scores through rfm_cutpoints: give them both, as the grant now does.
+DO $grant$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT DISTINCT a.grantee::regrole::text AS role
+             FROM pg_class c, aclexplode(c.relacl) a
+             WHERE c.oid = 'segql.changes'::regclass AND a.privilege_type = 'SELECT'
+               AND a.grantee <> 0 AND a.grantee <> c.relowner LOOP
+        EXECUTE format('GRANT SELECT ON segql.rfm_cutpoints TO %s', r.role);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION '
+                       'segql.tier_move(text, text, xid8, timestamptz, text) TO %s', r.role);
+    END LOOP;
+END
+$grant$;
 """
 
 DOWNGRADE = """
