@@ -827,7 +827,11 @@ def check(
 def _term(model: str, trained: Trained, text: str) -> ir.Expr:
     """One term of a trained model, checked as the condition of a segment of its own: a term
     reads events, traits and the clock, never another segment or model."""
-    where = f"<model {model} v{trained.version}>"
+    return condition_of(text, f"<model {model} v{trained.version}>")
+
+
+def condition_of(text: str, where: str) -> ir.Expr:
+    """A condition written as text, checked as the definition of a segment of its own."""
     statements = parse_text(f"CREATE SEGMENT term AS {text};", where)
     return Checker().check(statements)[0].condition
 

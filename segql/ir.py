@@ -240,6 +240,10 @@ def now_slope(node: Expr) -> int | None:
     if isinstance(node, Neg):
         inner = now_slope(node.operand)
         return None if inner is None else -inner
+    if isinstance(node, Score):
+        # A score is not a shift of now(): the comparisons with now() inside its terms are
+        # atoms of their own (walk visits them), each with its own crossing.
+        return 0
     if any(isinstance(n, Now) for n in walk(node)):
         return None
     return 0

@@ -149,3 +149,14 @@ def _json(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     return str(value)
+
+
+def listing(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT m.name, m.definition, m.comment, m.version, v.trained_at, "
+        "(v.report ->> 'holdout_auc')::float8 FROM segql.models m "
+        "LEFT JOIN segql.model_versions v ON v.name = m.name AND v.version = m.version "
+        "ORDER BY m.name"
+    ).fetchall()
+    keys = ("name", "definition", "comment", "version", "trained_at", "holdout_auc")
+    return [dict(zip(keys, r, strict=True)) for r in rows]

@@ -4,8 +4,10 @@ the segments that read it in one transaction (cause 'model'), and train learns f
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import psycopg
+import pytest
 
 from segql import deploy, run
 from segql.models import store
@@ -63,3 +65,63 @@ def test_publish_rescores_with_cause_model(conn: psycopg.Connection) -> None:
     run.tick(conn)
     assert deploy.members(conn, "likely") == []
     assert deploy.full_members(conn, "likely") == set()
+
+
+END = datetime(2026, 1, 1, tzinfo=UTC)
+SHOP = """
+CREATE MODEL buy_90d COMMENT 'Will purchase in the next 90 days'
+  PREDICT did('purchase') WITHIN '90 days';
+CREATE SEGMENT likely_buyers AS score('buy_90d') >= 0.5;
+"""
+
+
+@pytest.fixture
+def shop(conn: psycopg.Connection) -> psycopg.Connection:
+    from segql import synth
+
+    start = END - timedelta(days=365)
+    synth.copy_profiles(conn, synth.generate_profiles(600, 3, END))
+    synth.copy_event_rows(conn, synth.event_rows(12_000, 600, 3, start, END, with_lifecycle=True))
+    run.clock_set(conn, END)
+    conn.commit()
+    _deploy(conn, SHOP)
+    conn.commit()
+    return conn
+
+
+def test_train_scores_and_retrain(shop: psycopg.Connection) -> None:
+    pytest.importorskip("sklearn")
+    from segql.models import scores
+    from segql.models.train import train
+
+    first = train(shop, "buy_90d")
+    assert first.version == 1 and first.rescored == ["likely_buyers"]
+    assert 0.6 < first.holdout_auc <= 1
+    assert sum(int(r["users"]) for r in first.calibration) == first.holdout_examples
+    assert first.terms, "an L1 fit that keeps no term learned nothing"
+    got = dict(scores.scores(shop, "buy_90d"))
+    assert (
+        len(got) == shop.execute("SELECT count(DISTINCT user_id) FROM segql.events").fetchone()[0]
+    )
+    assert all(v is not None and 0 < v < 1 for v in got.values())
+    likely = {u for u, _ in deploy.members(shop, "likely_buyers")}
+    assert likely == {u for u, v in got.items() if v >= Decimal("0.5")}
+    assert likely == deploy.full_members(shop, "likely_buyers")
+    entered = shop.execute(
+        "SELECT count(*) FROM segql.changes WHERE segment = 'likely_buyers' AND cause = 'model'"
+    ).fetchone()[0]
+    assert entered == len(likely) == first.enters
+    # A user's score, term by term, adds up to what scores() says.
+    user = max(got, key=lambda u: got[u] or 0)
+    e = scores.why(shop, "buy_90d", user)
+    assert e.score == got[user]
+    assert e.logit == e.intercept + sum(t.weight for t in e.terms if t.holds)
+    # Retraining at a later clock is a new version; the readers are re-scored again.
+    run.clock_set(shop, END + timedelta(days=30))
+    shop.commit()
+    run.tick(shop)
+    second = train(shop, "buy_90d")
+    assert second.version == 2 and second.rescored == ["likely_buyers"]
+    assert deploy.full_members(shop, "likely_buyers") == {
+        u for u, _ in deploy.members(shop, "likely_buyers")
+    }
