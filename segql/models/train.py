@@ -81,6 +81,11 @@ class TrainResult:
     rescored: list[str] = field(default_factory=list)
     enters: int = 0
     exits: int = 0
+    # The examples and the model fitted without the holdout, for comparisons (not stored).
+    data: Examples | None = field(default=None, repr=False)
+    holdout_model: tuple[Decimal, list[tuple[int, Decimal]]] | None = field(
+        default=None, repr=False
+    )
 
     def report(self) -> dict[str, Any]:
         return {
@@ -296,6 +301,8 @@ def train(conn: psycopg.Connection, name: str, progress: Progress | None = None)
         calibration=table,
         candidates=len(texts),
         seconds=0.0,
+        data=data,
+        holdout_model=(intercept, weights),
     )
     spec = {
         "intercept": str(final_intercept),
