@@ -117,3 +117,17 @@ def test_a_score_can_be_used_in_arithmetic() -> None:
         models={"buy_90d": TRAINED},
     )
     assert seg.condition.type == "bool"
+
+
+def test_training_without_the_ml_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from segql.models import train
+
+    monkeypatch.setitem(sys.modules, "sklearn.linear_model", None)
+    with pytest.raises(train.MissingDependency) as info:
+        train._ml()
+    assert "pip install 'segql[ml]'" in str(info.value)
+    assert "Scoring needs nothing but Postgres" in str(info.value)
