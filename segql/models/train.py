@@ -47,8 +47,13 @@ class TrainError(SegqlError):
 
 
 class MissingDependency(TrainError):
-    """Training needs numpy, scipy and scikit-learn: pip install 'segql[ml]'. Scoring needs
-    nothing but Postgres."""
+    """Training needs the ml extra; scoring does not."""
+
+
+MISSING = (
+    "training needs numpy, scipy and scikit-learn, which are not installed: "
+    "pip install 'segql[ml]'. Scoring needs nothing but Postgres."
+)
 
 
 @dataclass
@@ -107,7 +112,7 @@ def _ml() -> tuple[Any, Any, Any]:
         from sklearn.linear_model import LogisticRegression
         from sklearn.metrics import roc_auc_score
     except ImportError:
-        raise MissingDependency(MissingDependency.__doc__ or "") from None
+        raise MissingDependency(MISSING) from None
     return numpy, LogisticRegression, roc_auc_score
 
 
