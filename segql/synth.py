@@ -525,12 +525,13 @@ def write_jsonl(
     start: datetime,
     end: datetime,
     on_batch: Callable[[int], None] | None = None,
+    with_lifecycle: bool = False,
 ) -> tuple[int, int]:
     """Write `events.jsonl` and `profiles.jsonl` into `directory`; returns (events, profiles)."""
     directory.mkdir(parents=True, exist_ok=True)
     with (directory / "profiles.jsonl").open("w", encoding="utf-8") as out:
         n_profiles = write_profiles_jsonl(out, generate_profiles(n_users, seed, end))
-    rows = event_rows(n_events, n_users, seed, start, end)
+    rows = event_rows(n_events, n_users, seed, start, end, with_lifecycle)
     with (directory / "events.jsonl").open("w", encoding="utf-8") as out:
         n = write_events_jsonl(out, rows, on_batch)
     return n, n_profiles

@@ -125,3 +125,17 @@ def test_train_scores_and_retrain(shop: psycopg.Connection) -> None:
     assert deploy.full_members(shop, "likely_buyers") == {
         u for u, _ in deploy.members(shop, "likely_buyers")
     }
+
+
+def test_a_churn_model_learns_who_goes_quiet(shop: psycopg.Connection) -> None:
+    pytest.importorskip("sklearn")
+    from segql.models.train import train
+
+    _deploy(shop, "CREATE MODEL churn_30d PREDICT NOT did('*') WITHIN '30 days';")
+    shop.commit()
+    result = train(shop, "churn_30d")
+    assert result.version == 1 and result.rescored == []
+    assert result.holdout_auc > 0.6
+    # Going quiet is the opposite of recent activity: a recent event lowers the score.
+    recent = [w for w, c, _ in result.terms if c.startswith("did('*', within => '")]
+    assert recent and min(recent) < 0
