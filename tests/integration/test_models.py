@@ -9,7 +9,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from segql import deploy, run
+from segql import deploy, history, rebuild, run, verify
 from segql.models import store
 from segql.models.parse import ModelDialect
 from segql.models.publish import publish
@@ -60,11 +60,16 @@ def test_publish_rescores_with_cause_model(conn: psycopg.Connection) -> None:
     assert causes == [("a", "enter", "model")]
     # The second view lifts b to 1/(1+e^-(-1+0.75)) < 0.5: still out; the buy leaves a's
     # window two days later, at its exact instant.
+    # A segment's why shows the score as one value; the model's why shows its terms.
+    explained = history.why(conn, "likely", "a")
+    assert explained.holds and explained.conditions[0].text == "score('buy_30d') >= 0.5"
     run.clock_set(conn, T0 + timedelta(days=2))
     conn.commit()
     run.tick(conn)
     assert deploy.members(conn, "likely") == []
     assert deploy.full_members(conn, "likely") == set()
+    assert verify.verify(conn).clean
+    assert rebuild.rebuild(conn).enters == 0
 
 
 END = datetime(2026, 1, 1, tzinfo=UTC)

@@ -647,3 +647,18 @@ def _derived_state(conn: psycopg.Connection) -> tuple[list[tuple], ...]:  # type
             "SELECT user_id FROM segql.users ORDER BY 1",
         )
     )
+
+
+# Scores next to the timed grammar: the model's terms hold windows of 30 minutes and an hour and
+# comparisons with now(), so clock moves onto window edges change scores with no event.
+@settings(
+    settings.get_profile(PROFILE),
+    max_examples=max(10, (settings.get_profile(PROFILE).max_examples or 100) // 3),
+)
+@given(
+    text=definitions(st.one_of(timed_leaf(), score_leaf), most=2),
+    steps=st.lists(timed_step, min_size=1, max_size=12),
+)
+def test_scores_are_exact_in_time(oracle_url: str, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    with psycopg.connect(oracle_url) as conn:
+        check_stream(conn, text, steps)
