@@ -1,13 +1,13 @@
 """Predictive models: definitions and their trained versions.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0013
 """
 
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
