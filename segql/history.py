@@ -21,6 +21,7 @@ from segql.check import check
 from segql.deploy import require_segment
 from segql.errors import SegqlError
 from segql.feed import Change
+from segql.models import store as models
 from segql.parse import parse_text
 from segql.plan import FeatureKey
 from segql.render import Renderer, quote_literal
@@ -223,7 +224,10 @@ def why(conn: psycopg.Connection, name: str, user_id: str) -> Explanation:
     version, definition = int(row[0]), str(row[1])
     known = [r[0] for r in conn.execute("SELECT name FROM segql.segments")]
     source = definition + ";"
-    checked = check(parse_text(source, f"<deployed {name}>"), known_segments=known)
+    live_models = models.load(conn)
+    checked = check(
+        parse_text(source, f"<deployed {name}>"), known_segments=known, models=live_models
+    )
     segment = next(s for s in checked if s.name == name)  # CREATE TIERS defines several
     combinator, items = _top_level(segment.condition)
     evaluated = _evaluate(conn, segment, items, user_id)
@@ -278,18 +282,17 @@ def _leaves(node: ir.Expr) -> list[ir.Expr]:
     """What an item reads about the user: features, traits, other segments (each once); for an
     RFM score, the score, the value it scores and the cutpoints it was placed among."""
     out: dict[ir.Expr, None] = {}
-
-    def visit(n: ir.Expr) -> None:
-        if isinstance(n, ir.Score):
+    stack = [node]
+    while stack:
+        n = stack.pop(0)
+        if isinstance(n, ir.Rfm):
             for leaf in (n, n.value, *(b.right for b in n.beats)):
                 out.setdefault(leaf, None)
-        elif isinstance(n, (ir.Agg, ir.Trait, ir.InSegment)):
+        elif isinstance(n, (ir.Agg, ir.Trait, ir.InSegment, ir.Score)):
+            # A score is one value here: `segql why <model> <user>` shows its terms.
             out.setdefault(n, None)
         else:
-            for child in ir.children(n):
-                visit(child)
-
-    visit(node)
+            stack = [*ir.children(n), *stack]
     return list(out)
 
 
@@ -369,7 +372,7 @@ def _show(node: ir.Expr, top: bool = False) -> str:
         return _show_agg(node)
     if isinstance(node, ir.InSegment):
         return f"in_segment({_sql_string(node.name)})"
-    if isinstance(node, ir.Score):
+    if isinstance(node, ir.Rfm):
         return node.key  # the score as written, normalized
     if isinstance(node, ir.Cut):
         return f"cutpoint {node.index} of {node.score}"
@@ -394,6 +397,8 @@ def _show(node: ir.Expr, top: bool = False) -> str:
         return wrap(f"{_show(node.operand)} IS NULL")
     if isinstance(node, ir.IsBool):
         return wrap(f"{_show(node.operand)} IS {'TRUE' if node.value else 'FALSE'}")
+    if isinstance(node, ir.Score):
+        return f"score({_sql_string(node.model)})"
     return repr(node)
 
 

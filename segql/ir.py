@@ -89,10 +89,10 @@ class Cut:
 
 
 @dataclass(frozen=True)
-class Score:
+class Rfm:
     """An RFM score: 1 + how many of `beats` (the user's value against each cutpoint) hold, or
-    NULL when `exists` (the user has at least one such event) does not. `call` is the score as
-    written; `value` is what is scored."""
+    NULL when `exists` (the user has at least one such event) does not. `key` is the score as
+    written, normalized; `value` is what is scored."""
 
     function: str
     key: str
@@ -182,6 +182,29 @@ class IsBool:
     span: Span = _span()
 
 
+@dataclass(frozen=True)
+class Term:
+    """One feature of a model: `weight` is added to the score's logit when `condition` holds."""
+
+    weight: Decimal
+    condition: Expr
+    text: str = field(compare=False)  # the condition as definition text, for `why`
+
+
+@dataclass(frozen=True)
+class Score:
+    """A trained model's probability: the logistic function of `intercept` plus the weights of
+    the terms that hold. Every term is an ordinary condition, so the planner shares its features
+    and the timer schedules the instants it changes. `intercept` None: not trained yet (NULL)."""
+
+    model: str
+    version: int
+    intercept: Decimal | None
+    terms: tuple[Term, ...]
+    type: Type = "num"
+    span: Span = _span()
+
+
 Expr = (
     Const
     | Now
@@ -189,7 +212,7 @@ Expr = (
     | Prop
     | Agg
     | Cut
-    | Score
+    | Rfm
     | InSegment
     | Arith
     | Neg
@@ -200,6 +223,7 @@ Expr = (
     | Like
     | IsNull
     | IsBool
+    | Score
 )
 
 
@@ -215,8 +239,10 @@ def children(node: Expr) -> tuple[Expr, ...]:
         return (node.operand, *node.items)
     if isinstance(node, Like):
         return (node.operand, node.pattern)
-    if isinstance(node, Score):
+    if isinstance(node, Rfm):
         return (*node.beats, node.exists)
+    if isinstance(node, Score):
+        return tuple(t.condition for t in node.terms)
     return ()
 
 
@@ -232,7 +258,7 @@ def now_slope(node: Expr) -> int | None:
     """How an expression moves with now(): +1, -1, 0, or None when not a plain shift of it."""
     if isinstance(node, Now):
         return 1
-    if isinstance(node, Score):
+    if isinstance(node, Rfm):
         return 0  # its comparisons with now() are atoms of their own (see time_atoms)
     if isinstance(node, Arith):
         left, right = now_slope(node.left), now_slope(node.right)
@@ -246,6 +272,10 @@ def now_slope(node: Expr) -> int | None:
     if isinstance(node, Neg):
         inner = now_slope(node.operand)
         return None if inner is None else -inner
+    if isinstance(node, Score):
+        # A score is not a shift of now(): the comparisons with now() inside its terms are
+        # atoms of their own (walk visits them), each with its own crossing.
+        return 0
     if any(isinstance(n, Now) for n in walk(node)):
         return None
     return 0

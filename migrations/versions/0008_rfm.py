@@ -1,13 +1,13 @@
 """RFM cutpoints, and tier groups in the catalog.
 
 Revision ID: 0008
-Revises: 0013
+Revises: 0009
 """
 
 from alembic import op
 
 revision = "0008"
-down_revision = "0013"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -56,7 +56,7 @@ class RfmScore:
             args.append(f"within => {_quoted(interval_text(agg.window))}")
         return f"{self.function}({', '.join(args)})"
 
-    def score(self, agg: ir.Agg) -> ir.Score:
+    def score(self, agg: ir.Agg) -> ir.Rfm:
         key, span = self.key(agg), agg.span
         value = self.value(agg)
         beats = tuple(
@@ -64,7 +64,7 @@ class RfmScore:
             for i in range(1, CUTPOINTS + 1)
         )
         exists = ir.Agg("did", agg.event, None, None, None, span=span)
-        return ir.Score(self.function, key, value, beats, exists, span=span)
+        return ir.Rfm(self.function, key, value, beats, exists, span=span)
 
 
 def since_last(agg: ir.Agg) -> ir.Expr:
@@ -81,9 +81,9 @@ def sum_of(agg: ir.Agg) -> ir.Expr:
     return ir.Agg("sum", agg.event, agg.prop, agg.window, None, agg.span, agg.window_text)
 
 
-def scores(condition: ir.Expr) -> dict[str, ir.Score]:
+def scores(condition: ir.Expr) -> dict[str, ir.Rfm]:
     """The scores a condition reads, by key."""
-    return {n.key: n for n in ir.walk(condition) if isinstance(n, ir.Score)}
+    return {n.key: n for n in ir.walk(condition) if isinstance(n, ir.Rfm)}
 
 
 def interval_text(seconds: Decimal) -> str:
