@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from segql import deploy, history, run
+from segql import deploy, history, rebuild, run, verify
 from segql.commands.feed import explanation_lines
 from segql.parse import parse_text
 
@@ -137,3 +137,16 @@ def test_active_weeks_count_iso_weeks_and_why_shows_them(conn: psycopg.Connectio
     assert "= 3" in lines, lines
     explained = history.why(conn, "big_cart", "d")
     assert "after => 'purchase'" in "\n".join(explanation_lines(explained))
+
+
+def test_verify_and_rebuild_find_nothing_to_fix(conn: psycopg.Connection) -> None:
+    _setup(conn)
+    _event(conn, "e", "add_to_cart", T0 - timedelta(minutes=5), price=150)
+    _event(conn, "e", "purchase", T0 + timedelta(minutes=5), category="toys")
+    _event(conn, "e", "purchase", T0 - timedelta(days=2), category="books")
+    _event(conn, "e", "purchase", T0 - timedelta(days=9), category="home")
+    assert verify.verify(conn).clean
+    result = rebuild.rebuild(conn)
+    assert (result.enters, result.exits) == (0, 0)
+    assert verify.verify(conn).clean
+    _members(conn)
