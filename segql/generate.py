@@ -16,7 +16,8 @@ import jinja2
 
 from segql import features, ir
 from segql.features import STATE_COLUMNS, next_change
-from segql.plan import FeatureKey, Group, Plan, SegmentPlan
+from segql.features import location as location_kind
+from segql.plan import LOCATION, FeatureKey, Group, Plan, SegmentPlan
 from segql.render import (
     Renderer,
     event_match,
@@ -135,7 +136,9 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
             f"WHERE m.segment = {quote_literal(node.name)} AND m.user_id = u.user_id)"
         )
 
-    render = Renderer(lambda a: features.value(a, *refs[FeatureKey.of(a)]), member)
+    render = Renderer(
+        lambda a: features.value(a, *refs[FeatureKey.of(a)]), member, location=_located(refs)
+    )
     fn = function_name(seg.name, seg.version)
     create = template(
         "segment.sql.j2",
@@ -148,6 +151,13 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
         joins=joins,
     )
     return SegmentSQL(fn, create, full_query(seg))
+
+
+def _located(refs: dict[FeatureKey, tuple[str, str]]) -> tuple[str, str]:
+    """The user's last known location from its state row, when the plan reads it."""
+    if LOCATION not in refs:
+        return location_kind.EVENT_LOCATION  # never rendered: nothing reads a location
+    return location_kind.value(refs[LOCATION][0])
 
 
 def _columns(segments: list[SegmentPlan]) -> dict[FeatureKey, set[str]]:
@@ -441,7 +451,9 @@ def group_sql(plan: Plan, group: Group, fn: str) -> str:
     def no_segment(node: ir.InSegment) -> str:
         raise TypeError("grouped segments read no other segment")
 
-    render = Renderer(lambda a: features.value(a, *refs[FeatureKey.of(a)]), no_segment)
+    render = Renderer(
+        lambda a: features.value(a, *refs[FeatureKey.of(a)]), no_segment, location=_located(refs)
+    )
     members = []
     for s in segments:
         members.append(
@@ -493,12 +505,18 @@ def full_query(seg: SegmentPlan) -> str:
             if key not in aliases:
                 aliases[key] = f"a{len(aliases) + 1}"
                 joins.append(grouped(aliases[key], key))
+    location = location_kind.EVENT_LOCATION
+    if any(ir.reads_location(s.condition) for s in [seg.segment, *seg.inlined]):
+        joins.append(location_kind.grouped("loc"))
+        location = location_kind.value("loc")
 
     def inline(node: ir.InSegment) -> str:
         # Membership is never unknown: a NULL condition means "not a member".
         return f"coalesce({render(by_name[node.name].condition)}, false)"
 
-    render = Renderer(lambda a: features.value(a, aliases[FeatureKey.of(a)]), inline)
+    render = Renderer(
+        lambda a: features.value(a, aliases[FeatureKey.of(a)]), inline, location=location
+    )
     return template("full.sql.j2", joins=joins, predicate=render(seg.segment.condition))
 
 
@@ -510,6 +528,8 @@ def _aggs(condition: ir.Expr) -> list[ir.Agg]:
 
 
 def state_agg(plan: Plan, keys: list[FeatureKey], source: str, where: str) -> str:
+    """The aggregate columns of event-aggregate state features (not the location)."""
+    keys = [k for k in keys if not k.location]
     rows = [
         {
             "id": plan.feature_ids[k],
@@ -540,11 +560,16 @@ def feature_backfill_sql(plan: Plan, keys: list[FeatureKey]) -> str:
     """Shared state features computed from every event (deploy of new features, rebuild)."""
     merged = [c.name for c in STATE_COLUMNS.values() if c.merge]
     columns = ", ".join(["feature_id", "user_id", *merged, "recent"])
-    return (
-        f"INSERT INTO segql.feature_state ({columns})\n"
-        + state_agg(plan, keys, "segql.events", "")
-        + ";"
-    )
+    out = []
+    if any(not k.location for k in keys):
+        out.append(
+            f"INSERT INTO segql.feature_state ({columns})\n"
+            + state_agg(plan, keys, "segql.events", "")
+            + ";"
+        )
+    if LOCATION in keys:
+        out.append(location_kind.insert_sql(plan.feature_ids[LOCATION], "segql.events"))
+    return "\n".join(out)
 
 
 def program_sql(plan: Plan, deploy: int) -> str:
@@ -609,9 +634,14 @@ def program_sql(plan: Plan, deploy: int) -> str:
     def chain(seed: Any, cause: str, clocks: str = "") -> str:
         return "\n".join(u.call(seed(u), cause, clocks) for u in units)
 
-    keys = plan.state_keys
+    keys = [k for k in plan.state_keys if not k.location]
+    located = plan.feature_ids.get(LOCATION) if LOCATION in plan.state_keys else None
     return template(
         "program.sql.j2",
+        location_upsert="" if located is None else location_kind.upsert_sql(located, "new_rows"),
+        location_rebuild=""
+        if located is None
+        else location_kind.insert_sql(located, "segql.events", "e.user_id = ANY(v_affected)"),
         deploy=deploy,
         group_functions=[group_sql(plan, u.group, u.fn) for u in units if u.group],
         chain_vars=list(index.values()),
@@ -690,6 +720,7 @@ def empty_member_sql(seg: SegmentPlan, deps: dict[str, bool]) -> str:
     render = Renderer(
         lambda a: features.value(a, "z"),
         lambda node: "true" if deps.get(node.name, True) else "false",
+        location=location_kind.value("z"),
     )
     dues = [render.crossing(atom, slope) for atom, slope in seg.atoms]
     due = f"LEAST({', '.join(dues)})" if dues else "NULL::timestamptz"
@@ -698,7 +729,8 @@ def empty_member_sql(seg: SegmentPlan, deps: dict[str, bool]) -> str:
         "FROM (SELECT segql.now() AS now) clk, (SELECT NULL::jsonb AS traits) p, "
         "(SELECT 0::bigint AS cnt, 0::bigint AS vcnt, NULL::numeric AS sum, NULL::numeric AS min, "
         "NULL::numeric AS max, NULL::timestamptz AS first_ts, NULL::timestamptz AS last_ts, "
-        "0::bigint AS days) z"
+        "0::bigint AS days, NULL::bigint AS loc_id, NULL::numeric AS lat, "
+        "NULL::numeric AS lon) z"
     )
 
 

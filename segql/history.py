@@ -16,10 +16,11 @@ from typing import Any, Literal
 
 import psycopg
 
-from segql import features, generate, ir
+from segql import features, generate, ir, zones
 from segql.check import check
 from segql.deploy import require_segment
 from segql.errors import SegqlError
+from segql.features import location as location_kind
 from segql.feed import Change
 from segql.parse import parse_text
 from segql.plan import FeatureKey
@@ -223,7 +224,9 @@ def why(conn: psycopg.Connection, name: str, user_id: str) -> Explanation:
     version, definition = int(row[0]), str(row[1])
     known = [r[0] for r in conn.execute("SELECT name FROM segql.segments")]
     source = definition + ";"
-    segment = check(parse_text(source, f"<deployed {name}>"), known_segments=known)[0]
+    segment = check(
+        parse_text(source, f"<deployed {name}>"), known_segments=known, zones=zones.deployed(conn)
+    )[0]
     combinator, items = _top_level(segment.condition)
     evaluated = _evaluate(conn, segment, items, user_id)
     conditions = [_condition(i, item, evaluated) for i, item in enumerate(items)]
@@ -277,7 +280,7 @@ def _leaves(node: ir.Expr) -> list[ir.Expr]:
     """What an item reads about the user: features, traits, other segments (each once)."""
     out: dict[ir.Expr, None] = {}
     for n in ir.walk(node):
-        if isinstance(n, (ir.Agg, ir.Trait, ir.InSegment)):
+        if isinstance(n, (ir.Agg, ir.Trait, ir.InSegment, ir.Distance, ir.InZone)):
             out.setdefault(n, None)
     return list(out)
 
@@ -305,10 +308,22 @@ def _evaluate(
             f"WHERE m.segment = {quote_literal(node.name)} AND m.user_id = u.user_id)"
         )
 
-    render = Renderer(lambda a: features.value(a, aliases[FeatureKey.of(a)]), member)
+    location = location_kind.EVENT_LOCATION
+    if ir.reads_location(segment.condition):
+        joins.append(location_kind.lateral("loc"))
+        location = location_kind.value("loc")
+    render = Renderer(
+        lambda a: features.value(a, aliases[FeatureKey.of(a)]), member, location=location
+    )
     columns = {"now": "clk.now", "holds": f"coalesce({render(segment.condition)}, false)"}
     for i, item in enumerate(items):
         columns[f"item{i}"] = render(item)
+        if ir.reads_location(item):
+            # Where the location came from: the latest located event, else the profile.
+            columns[f"loc{i}"] = (
+                f"{location[0]}::text || ', ' || {location[1]}::text || ' (' || "
+                f"coalesce({location_kind.source('loc')}, 'profile lat/lon') || ')'"
+            )
         if isinstance(item, ir.Compare):
             columns[f"left{i}"] = render(item.left)
             columns[f"right{i}"] = render(item.right)
@@ -331,6 +346,8 @@ def _evaluate(
 
 def _condition(i: int, item: ir.Expr, evaluated: dict[str, Any]) -> Condition:
     values = [Value(_text(leaf), evaluated[f"leaf{i}_{j}"]) for j, leaf in enumerate(_leaves(item))]
+    if f"loc{i}" in evaluated:
+        values.insert(0, Value("last known location (lat, lon)", evaluated[f"loc{i}"]))
     holds = evaluated[f"item{i}"]
     if isinstance(item, ir.Compare):
         left = Value(_text(item.left), evaluated[f"left{i}"])
@@ -379,6 +396,10 @@ def _show(node: ir.Expr, top: bool = False) -> str:
         return wrap(f"{_show(node.operand)} IS NULL")
     if isinstance(node, ir.IsBool):
         return wrap(f"{_show(node.operand)} IS {'TRUE' if node.value else 'FALSE'}")
+    if isinstance(node, ir.Distance):
+        return f"distance_km({_show(node.lat, top=True)}, {_show(node.lon, top=True)})"
+    if isinstance(node, ir.InZone):
+        return f"in_zone({_sql_string(node.zone.name)})"
     return repr(node)
 
 

@@ -26,6 +26,7 @@ class FeatureKey:
     window: str | None  # seconds as text, None for state features
     days: bool = False  # also count distinct UTC days (active_days)
     recent: int = 0  # state features: also keep this many newest timestamps (see Plan.recent)
+    location: bool = False  # the user's last known location (features/location.py)
 
     @staticmethod
     def of(agg: ir.Agg) -> FeatureKey:
@@ -36,11 +37,15 @@ class FeatureKey:
     @property
     def text(self) -> str:
         """The catalog key: stable across processes (repr of the frozen filter tree)."""
+        if self.location:
+            return json.dumps(["location"])
         parts: list[object] = [self.event, repr(self.filter), self.prop, self.window, self.days]
         return json.dumps([*parts, self.recent] if self.recent else parts)
 
     @property
     def spec(self) -> dict[str, str | None]:
+        if self.location:
+            return {"location": "latest event with lat/lon"}
         return {
             "event": self.event,
             "filter": repr(self.filter) if self.filter else None,
@@ -53,6 +58,10 @@ class FeatureKey:
     def source(self) -> FeatureKey:
         """The unwindowed state feature over the same events."""
         return FeatureKey(self.event, self.filter, None, None)
+
+
+# One per user whatever reads it: the latest located event of any name.
+LOCATION = FeatureKey(None, None, None, None, location=True)
 
 
 @dataclass
@@ -187,13 +196,20 @@ def plan(segments: list[ir.Segment], versions: dict[str, int]) -> Plan:
     for seg in ordered:
         aggs = aggregates(seg.condition)
         keys = list(dict.fromkeys(FeatureKey.of(a) for a in aggs))
+        events = {a.event for a in aggs}
+        located = ir.reads_location(seg.condition)
+        if located:
+            # Any event may carry a location, and the profile's is the fallback.
+            keys.append(LOCATION)
+            events.add(None)
         plans.append(
             SegmentPlan(
                 segment=seg,
                 version=versions[seg.name],
                 keys=keys,
-                events=frozenset(a.event for a in aggs),
-                reads_traits=any(isinstance(n, ir.Trait) for n in ir.walk(seg.condition)),
+                events=frozenset(events),
+                reads_traits=located
+                or any(isinstance(n, ir.Trait) for n in ir.walk(seg.condition)),
                 atoms=ir.time_atoms(seg.condition),
                 inlined=_closure(seg, by_name),
             )

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from segql import ir
+from segql.features import location as location_kind
 
 CASTS: dict[ir.Type, str] = {
     "num": "segql.num",
@@ -64,11 +65,14 @@ class Renderer:
         segment: Callable[[ir.InSegment], str],
         row: str = "p.traits",
         clock: str = "clk.now",
+        location: tuple[str, str] = location_kind.EVENT_LOCATION,
     ) -> None:
         self.agg = agg
         self.segment = segment
         self.row = row
         self.clock = clock
+        # (lat, lon): the user's last known location, or in a FILTER the event's own.
+        self.location = location
 
     def __call__(self, node: ir.Expr) -> str:
         if isinstance(node, ir.Const):
@@ -103,6 +107,10 @@ class Renderer:
             return f"({self(node.operand)} IS NULL)"
         if isinstance(node, ir.IsBool):
             return f"({self(node.operand)} IS {'TRUE' if node.value else 'FALSE'})"
+        if isinstance(node, ir.Distance):
+            return location_kind.distance(self.location, self(node.lat), self(node.lon))
+        if isinstance(node, ir.InZone):
+            return location_kind.in_zone(self.location, node.zone)
         raise TypeError(f"cannot render {node!r}")
 
     def const(self, node: ir.Const) -> str:

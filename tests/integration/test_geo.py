@@ -1,0 +1,183 @@
+"""Geo: the last known location, distance_km, zones and in_zone, at the edges the oracle may miss.
+
+Points exactly on a polygon's edges and vertices, the profile fallback, events without (or with
+half of) a location, updates and deletes of the latest located event, and a redeploy of a changed
+zone.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from segql import deploy, history, rebuild, run
+from segql.diagnostics import DefinitionError
+from segql.parse import parse_text
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+# A unit square with its lower-left corner at lon 2, lat 48, and a circle of 2 km round Paris.
+ZONES = """
+CREATE ZONE square AS POLYGON ((2 48, 3 48, 3 49, 2 49));
+CREATE ZONE paris AS CIRCLE (48.8566, 2.3522, 2);
+"""
+SEGMENTS = """
+CREATE SEGMENT in_square AS in_zone('square');
+CREATE SEGMENT near_paris AS distance_km(48.8566, 2.3522) <= 2;
+CREATE SEGMENT in_paris AS in_zone('paris');
+CREATE SEGMENT visited_square AS did('*', within => '1 day') FILTER (WHERE in_zone('square'));
+"""
+NAMES = ["in_square", "near_paris", "in_paris", "visited_square"]
+
+
+def _deploy(conn: psycopg.Connection, text: str = ZONES + SEGMENTS) -> deploy.DeployResult:
+    return deploy.deploy(conn, parse_text(text, "geo.sql"), prune=True)
+
+
+def _event(conn: psycopg.Connection, user: str, props: dict[str, object], at: datetime) -> None:
+    conn.execute(
+        "INSERT INTO segql.events (user_id, name, ts, props) VALUES (%s, 'ping', %s, %s)",
+        [user, at, json.dumps(props)],
+    )
+    conn.commit()
+
+
+def _members(conn: psycopg.Connection) -> dict[str, set[str]]:
+    out = {}
+    for name in NAMES:
+        out[name] = {u for u, _ in deploy.members(conn, name)}
+        assert out[name] == deploy.full_members(conn, name), name
+    conn.rollback()
+    return out
+
+
+@pytest.fixture
+def geo(conn: psycopg.Connection) -> psycopg.Connection:
+    run.clock_set(conn, T0)
+    _deploy(conn)
+    return conn
+
+
+@pytest.mark.parametrize(
+    "lon, lat, inside",
+    [
+        (2, 48, True),  # a vertex
+        (3, 49, True),
+        (2.5, 48, True),  # on the bottom edge
+        (3, 48.5, True),  # on the right edge
+        (2, 48.000001, True),  # on the left edge
+        (2.5, 48.5, True),
+        (3.0000001, 48.5, False),
+        (2.5, 47.9999999, False),
+        (1.9999999, 49, False),
+    ],
+)
+def test_polygon_edges_and_vertices_are_inside(
+    geo: psycopg.Connection, lon: float, lat: float, inside: bool
+) -> None:
+    _event(geo, "u", {"lat": lat, "lon": lon}, T0)
+    assert ("u" in _members(geo)["in_square"]) is inside
+
+
+def test_latest_located_event_wins_and_profile_is_the_fallback(geo: psycopg.Connection) -> None:
+    geo.execute(
+        "INSERT INTO segql.profiles (user_id, traits) VALUES ('u', %s)",
+        [json.dumps({"lat": 48.5, "lon": 2.5})],
+    )
+    geo.commit()
+    assert "u" in _members(geo)["in_square"]
+    # Half a location, or none, leaves the profile's in place.
+    _event(geo, "u", {"lat": 10}, T0)
+    _event(geo, "u", {"lat": 10, "lon": "east"}, T0)
+    _event(geo, "u", {"lat": 91, "lon": 2}, T0)
+    assert "u" in _members(geo)["in_square"]
+    # An event near Paris replaces it; an older one does not.
+    _event(geo, "u", {"lat": 48.86, "lon": 2.35}, T0)
+    _event(geo, "u", {"lat": 0, "lon": 0}, T0 - timedelta(hours=1))
+    m = _members(geo)
+    assert "u" in m["near_paris"] and "u" in m["in_paris"] and "u" in m["in_square"]
+    _event(geo, "u", {"lat": 0, "lon": 0}, T0 + timedelta(seconds=1))
+    m = _members(geo)
+    assert "u" not in m["near_paris"] and "u" not in m["in_square"]
+    assert "u" in m["visited_square"]  # it was in the square within the day
+    # Deleting the latest located event brings the one before it back.
+    geo.execute("DELETE FROM segql.events WHERE user_id = 'u' AND ts > %s", [T0])
+    geo.commit()
+    assert "u" in _members(geo)["near_paris"]
+    geo.execute("DELETE FROM segql.events WHERE user_id = 'u'")
+    geo.commit()
+    assert "u" in _members(geo)["in_square"]  # the profile again
+    geo.execute("DELETE FROM segql.profiles WHERE user_id = 'u'")
+    geo.commit()
+    assert all("u" not in m for m in _members(geo).values())
+
+
+def test_unknown_location_is_neither_in_nor_out(geo: psycopg.Connection) -> None:
+    _deploy(geo, ZONES + "CREATE SEGMENT outside AS NOT in_zone('square');")
+    _event(geo, "u", {"amount": 3}, T0)
+    assert {u for u, _ in deploy.members(geo, "outside")} == set()
+    _event(geo, "u", {"lat": 0, "lon": 0}, T0)
+    assert {u for u, _ in deploy.members(geo, "outside")} == {"u"}
+
+
+def test_changed_zone_re_evaluates_its_segments(geo: psycopg.Connection) -> None:
+    _event(geo, "u", {"lat": 48.5, "lon": 3.5}, T0)
+    assert "u" not in _members(geo)["in_square"]
+    wider = ZONES.replace("(2 48, 3 48, 3 49, 2 49)", "(2 48, 4 48, 4 49, 2 49)")
+    result = _deploy(geo, wider + SEGMENTS)
+    assert result.zones.changed == ["square"]
+    assert sorted(result.changed) == ["in_square", "visited_square"]
+    assert "u" in _members(geo)["in_square"]
+    rows = geo.execute(
+        "SELECT segment, kind, cause FROM segql.changes WHERE cause = 'redeploy' ORDER BY 1"
+    ).fetchall()
+    assert rows == [("in_square", "enter", "redeploy"), ("visited_square", "enter", "redeploy")]
+    geo.rollback()
+    assert _deploy(geo, wider + SEGMENTS).nothing_to_do
+
+
+def test_zone_drop_needs_its_readers_gone(geo: psycopg.Connection) -> None:
+    with pytest.raises(deploy.DeployError, match="in_zone"):
+        deploy.deploy(geo, [], drop=["square"])
+    result = deploy.deploy(geo, [], drop=["square"], cascade=True)
+    assert result.zones.dropped == ["square"]
+    assert sorted(result.dropped) == ["in_square", "visited_square"]
+
+
+def test_rebuild_and_why(geo: psycopg.Connection) -> None:
+    _event(geo, "u", {"lat": 48.8570, "lon": 2.3530}, T0)
+    result = rebuild.rebuild(geo)
+    assert (result.enters, result.exits) == (0, 0)
+    explained = history.why(geo, "near_paris", "u")
+    assert explained.holds
+    labels = [v.label for v in explained.conditions[0].values]
+    assert labels[0] == "last known location (lat, lon)"
+    assert str(explained.conditions[0].values[0].value).startswith("48.857, 2.353 (event ")
+    assert explained.conditions[0].left is not None
+    assert explained.conditions[0].left.label == "distance_km(48.8566, 2.3522)"
+
+
+@pytest.mark.parametrize(
+    "text, problem, column",
+    [
+        ("CREATE ZONE z AS POLYGON ((2 48, 3 48));", "at least 3 distinct points", 28),
+        ("CREATE ZONE z AS POLYGON ((2 48, 3 48, 2 48));", "at least 3 distinct points", 28),
+        ("CREATE ZONE z AS POLYGON ((2 48, 3 91, 2 49));", "latitude 91 is out of range", 36),
+        ("CREATE ZONE z AS POLYGON ((2 48, 181 48, 2 49));", "longitude 181 is out", 34),
+        ("CREATE ZONE z AS CIRCLE (48, 2, -1);", "radius -1 is negative", 33),
+        ("CREATE ZONE z AS CIRCLE (-95, 2, 1);", "latitude -95 is out of range", 26),
+        ("CREATE SEGMENT s AS in_zone('nowhere');", "unknown zone 'nowhere'", 29),
+        ("CREATE SEGMENT s AS distance_km(48, 200) < 1;", "longitude 200 is out", 37),
+    ],
+)
+def test_bad_zones_are_errors_at_their_place(text: str, problem: str, column: int) -> None:
+    from segql.check import check
+
+    with pytest.raises(DefinitionError) as err:
+        check(parse_text(text, "bad.sql"))
+    message = str(err.value)
+    assert problem in message
+    assert f"bad.sql:1:{column}" in message
