@@ -225,16 +225,20 @@ class Checker:
         return zone
 
     def number_span(self, node: exp.Expression) -> Span:
-        """sqlglot keeps no position for a minus sign: a negative number starts at its '-'."""
-        span = span_of(node, self.source)
+        """A number as written: sqlglot keeps no position for a minus sign, so a negative
+        number starts at its '-'."""
+        leaf = node.this if isinstance(node, exp.Neg) else node
+        if "start" not in leaf.meta:
+            return span_of(node, self.source)
+        start, end = int(leaf.meta["start"]), int(leaf.meta["end"])
         text = self.source.text
         if isinstance(node, exp.Neg):
-            start = span.start - 1
-            while start > 0 and text[start] in " \t":
-                start -= 1
-            if text[start] == "-":
-                return Span(start, span.end)
-        return span
+            before = start - 1
+            while before > 0 and text[before] in " \t":
+                before -= 1
+            if text[before] == "-":
+                start = before
+        return Span(start, end)
 
     def zone_number(self, node: exp.Expression) -> Decimal:
         span = self.number_span(node)

@@ -14,7 +14,6 @@ import psycopg
 import pytest
 
 from segql import deploy, history, rebuild, run
-from segql.diagnostics import DefinitionError
 from segql.parse import parse_text
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -158,26 +157,3 @@ def test_rebuild_and_why(geo: psycopg.Connection) -> None:
     assert str(explained.conditions[0].values[0].value).startswith("48.857, 2.353 (event ")
     assert explained.conditions[0].left is not None
     assert explained.conditions[0].left.label == "distance_km(48.8566, 2.3522)"
-
-
-@pytest.mark.parametrize(
-    "text, problem, column",
-    [
-        ("CREATE ZONE z AS POLYGON ((2 48, 3 48));", "at least 3 distinct points", 28),
-        ("CREATE ZONE z AS POLYGON ((2 48, 3 48, 2 48));", "at least 3 distinct points", 28),
-        ("CREATE ZONE z AS POLYGON ((2 48, 3 91, 2 49));", "latitude 91 is out of range", 36),
-        ("CREATE ZONE z AS POLYGON ((2 48, 181 48, 2 49));", "longitude 181 is out", 34),
-        ("CREATE ZONE z AS CIRCLE (48, 2, -1);", "radius -1 is negative", 33),
-        ("CREATE ZONE z AS CIRCLE (-95, 2, 1);", "latitude -95 is out of range", 26),
-        ("CREATE SEGMENT s AS in_zone('nowhere');", "unknown zone 'nowhere'", 29),
-        ("CREATE SEGMENT s AS distance_km(48, 200) < 1;", "longitude 200 is out", 37),
-    ],
-)
-def test_bad_zones_are_errors_at_their_place(text: str, problem: str, column: int) -> None:
-    from segql.check import check
-
-    with pytest.raises(DefinitionError) as err:
-        check(parse_text(text, "bad.sql"))
-    message = str(err.value)
-    assert problem in message
-    assert f"bad.sql:1:{column}" in message
