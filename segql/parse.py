@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
@@ -64,9 +64,9 @@ class SegqlDialect(Postgres):
         def _parse_create_zone(self) -> CreateZone:
             name = self._parse_id_var(any_token=False)
             if name is None:
-                self.raise_error("Expected a zone name after CREATE ZONE")
+                self._zone_stop("Expected a zone name after CREATE ZONE")
             if not self._match(TokenType.ALIAS):
-                self.raise_error("Expected AS POLYGON ((...)) or AS CIRCLE (...) after the name")
+                self._zone_stop("Expected AS POLYGON ((...)) or AS CIRCLE (...) after the name")
             groups: list[exp.Tuple] = []
             if self._match_text_seq("POLYGON"):
                 kind = "polygon"
@@ -87,40 +87,45 @@ class SegqlDialect(Postgres):
                 self._zone_close()
                 groups.append(exp.Tuple(expressions=numbers))
             else:
-                self.raise_error("Expected POLYGON or CIRCLE after AS")
+                self._zone_stop("Expected POLYGON or CIRCLE after AS")
             node: CreateZone = self.expression(
                 CreateZone(this=name, kind=exp.var(kind), points=groups)
             )
             return node
 
+        def _zone_stop(self, message: str) -> NoReturn:
+            """Raise at once: nothing after a malformed coordinate list can be read."""
+            self.raise_error(message)
+            raise self.errors[-1]
+
         def _zone_paren(self, after: str) -> None:
             if not self._match(TokenType.L_PAREN):
-                self.raise_error(f"Expected '(' after {after}")
+                self._zone_stop(f"Expected '(' after {after}")
 
         def _zone_close(self) -> None:
             if not self._match(TokenType.R_PAREN):
-                self.raise_error("Expected ')' or ',' here")
+                self._zone_stop("Expected ')' or ',' here")
 
         def _zone_number(self) -> exp.Expression:
             number = self._parse_unary()
             if number is None:
-                self.raise_error("Expected a number")
+                self._zone_stop("Expected a number")
             return number  # type: ignore[no-any-return]
 
         def _parse_create_segment(self) -> CreateSegment:
             name = self._parse_id_var(any_token=False)
             if name is None:
-                self.raise_error("Expected a segment name after CREATE SEGMENT")
+                self._zone_stop("Expected a segment name after CREATE SEGMENT")
             comment = None
             if self._match(TokenType.COMMENT):
                 comment = self._parse_string()
                 if comment is None:
-                    self.raise_error("Expected a quoted string after COMMENT")
+                    self._zone_stop("Expected a quoted string after COMMENT")
             if not self._match(TokenType.ALIAS):
-                self.raise_error("Expected AS before the segment's condition")
+                self._zone_stop("Expected AS before the segment's condition")
             condition = self._parse_assignment()
             if condition is None:
-                self.raise_error("Expected a condition after AS")
+                self._zone_stop("Expected a condition after AS")
             node: CreateSegment = self.expression(
                 CreateSegment(this=name, comment=comment, expression=condition)
             )

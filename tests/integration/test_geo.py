@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from importlib.resources import files
 
 import psycopg
 import pytest
 
-from segql import deploy, history, rebuild, run
+from segql import deploy, history, rebuild, run, synth
 from segql.parse import parse_text
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -157,3 +158,75 @@ def test_rebuild_and_why(geo: psycopg.Connection) -> None:
     assert str(explained.conditions[0].values[0].value).startswith("48.857, 2.353 (event ")
     assert explained.conditions[0].left is not None
     assert explained.conditions[0].left.label == "distance_km(48.8566, 2.3522)"
+
+
+# -- examples/geo.sql ----------------------------------------------------------------------------
+
+SOHO = {"lat": 40.7233, "lon": -74.0030}
+MIDTOWN = {"lat": 40.7527, "lon": -73.9772}  # in the delivery zone, 3.9 km from SoHo
+BROOKLYN = {"lat": 40.6782, "lon": -73.9442}  # outside both
+
+
+def _examples(conn: psycopg.Connection) -> None:
+    path = files("segql.examples").joinpath("geo.sql")
+    deploy.deploy(conn, deploy.load_files([str(path)]))
+    conn.commit()
+
+
+def _expect(conn: psycopg.Connection, segment: str, expected: set[str]) -> None:
+    assert {u for u, _ in deploy.members(conn, segment)} == expected, segment
+    assert deploy.full_members(conn, segment) == expected, segment
+    conn.rollback()
+
+
+def test_geo_examples_store_proximity_and_delivery_zone(conn: psycopg.Connection) -> None:
+    run.clock_set(conn, T0)
+    _examples(conn)
+    for name in ("near_a_store", "in_delivery_zone", "visited_soho_store", "deliverable_carts"):
+        assert deploy.list_segments(conn), name
+    conn.execute(
+        "INSERT INTO segql.profiles (user_id, traits) VALUES ('paris', %s), ('nowhere', '{}')",
+        [json.dumps({"lat": 48.8600, "lon": 2.3500})],
+    )
+    conn.commit()
+    _event(conn, "soho", {"channel": "app", **SOHO}, T0 - timedelta(days=3))
+    _event(conn, "midtown", {"channel": "app", **MIDTOWN}, T0 - timedelta(hours=2))
+    conn.execute(
+        "INSERT INTO segql.events (user_id, name, ts, props) VALUES "
+        "('midtown', 'add_to_cart', %s, '{}'), ('brooklyn', 'add_to_cart', %s, %s)",
+        [T0 - timedelta(hours=1), T0 - timedelta(hours=1), json.dumps(BROOKLYN)],
+    )
+    conn.commit()
+    _expect(conn, "near_a_store", {"soho", "paris"})
+    _expect(conn, "in_delivery_zone", {"soho", "midtown"})
+    _expect(conn, "visited_soho_store", set())  # the SoHo visit was a ping, not an app_open
+    conn.execute(
+        "INSERT INTO segql.events (user_id, name, ts, props) VALUES ('soho', 'app_open', %s, %s)",
+        [T0 - timedelta(days=29), json.dumps(SOHO)],
+    )
+    conn.commit()
+    _expect(conn, "visited_soho_store", {"soho"})
+    _expect(conn, "deliverable_carts", {"midtown"})
+    # The SoHo app_open leaves the 30-day window a day later, at its exact instant.
+    run.clock_set(conn, T0 + timedelta(days=1))
+    run.tick(conn)
+    _expect(conn, "visited_soho_store", set())
+    # Midtown walks to SoHo: closer to the store, still in the zone.
+    _event(conn, "midtown", {"channel": "app", **SOHO}, T0 + timedelta(days=1))
+    _expect(conn, "near_a_store", {"soho", "paris", "midtown"})
+
+
+@pytest.mark.slow
+def test_geo_examples_on_the_synthetic_shop(conn: psycopg.Connection) -> None:
+    """The examples agree with the full query on the synthetic shop and are not vacuous there."""
+    synth.copy_profiles(conn, synth.generate_profiles(400, seed=7, end=T0))
+    rows = synth.event_rows(8000, 400, seed=7, start=T0 - timedelta(days=20), end=T0)
+    synth.copy_event_rows(conn, rows)
+    run.clock_set(conn, T0)
+    _examples(conn)
+    sizes = {}
+    for name in ("near_a_store", "in_delivery_zone", "visited_soho_store", "deliverable_carts"):
+        members = {u for u, _ in deploy.members(conn, name)}
+        assert members == deploy.full_members(conn, name), name
+        sizes[name] = len(members)
+    assert sizes["near_a_store"] > 0 and sizes["in_delivery_zone"] > 0, sizes
