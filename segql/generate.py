@@ -157,7 +157,7 @@ def _located(refs: dict[FeatureKey, tuple[str, str]]) -> tuple[str, str]:
     """The user's last known location from its state row, when the plan reads it."""
     if LOCATION not in refs:
         return location_kind.EVENT_LOCATION  # never rendered: nothing reads a location
-    return location_kind.value(refs[LOCATION][0])
+    return location_kind.columns(refs[LOCATION][0])
 
 
 def _columns(segments: list[SegmentPlan]) -> dict[FeatureKey, set[str]]:
@@ -193,7 +193,10 @@ def _feature_joins(
         return f"f{fid}"
 
     for number, key in enumerate(dict.fromkeys(keys), start=1):
-        if key.window is None:
+        if key.location:
+            joins.append(location_kind.resolved("gl", state(key)))
+            refs[key] = ("gl", "")
+        elif key.window is None:
             refs[key] = (state(key), "")
         elif key in plan.recent:
             alias = f"r{number}"
@@ -508,7 +511,8 @@ def full_query(seg: SegmentPlan) -> str:
     location = location_kind.EVENT_LOCATION
     if any(ir.reads_location(s.condition) for s in [seg.segment, *seg.inlined]):
         joins.append(location_kind.grouped("loc"))
-        location = location_kind.value("loc")
+        joins.append(location_kind.resolved("gl", "loc"))
+        location = location_kind.columns("gl")
 
     def inline(node: ir.InSegment) -> str:
         # Membership is never unknown: a NULL condition means "not a member".
@@ -599,22 +603,22 @@ def program_sql(plan: Plan, deploy: int) -> str:
     ]
     event_sets = [g.events for g in plan.groups]
     event_sets += [
-        names
+        s.event_set
         for s in plan.segments
-        if s.name not in grouped and s.events
-        for names in [None if None in s.events else sorted(e for e in s.events if e)]
-        if names not in event_sets
+        if s.name not in grouped and s.event_set is not None and s.event_set not in event_sets
     ]
+    event_sets = list(dict.fromkeys(event_sets))
 
     def set_of(s: SegmentPlan) -> int:
-        return event_sets.index(None if None in s.events else sorted(e for e in s.events if e)) + 1
+        assert s.event_set is not None
+        return event_sets.index(s.event_set) + 1
 
     def must_see(segments: list[SegmentPlan]) -> bool:
         return any(plan.must_see_new_users(s) for s in segments)
 
     def insert_seed(unit: _Unit) -> str:
         segments = unit.segments
-        seed = [f"v_set_{set_of(segments[0])}"] if segments[0].events else []
+        seed = [f"v_set_{set_of(segments[0])}"] if segments[0].event_set is not None else []
         return " || ".join([*seed, "v_new"] if must_see(segments) else seed)
 
     def profile_seed(unit: _Unit) -> str:
@@ -648,7 +652,7 @@ def program_sql(plan: Plan, deploy: int) -> str:
         features=keys,
         state_columns=[c for c in STATE_COLUMNS.values() if c.merge is not None],
         recent_merge=_recent_merge(plan, keys),
-        event_sets=event_sets,
+        event_sets=[_set_filter(e) for e in event_sets],
         insert_chain=chain(insert_seed, "'event'"),
         affected_chain=chain(lambda u: "v_affected", "'event'"),
         profile_chain=chain(profile_seed, "'profile'"),
@@ -656,6 +660,16 @@ def program_sql(plan: Plan, deploy: int) -> str:
         tick_chain=chain(tick_seed, "'time'", ", v_affected, v_ats"),
         state_agg=lambda source, where: state_agg(plan, keys, source, where),
     )
+
+
+def _set_filter(events: Any) -> str | None:
+    """Which rows of a statement an event set reads (None: every row)."""
+    if events.names is None:
+        return None
+    parts = [f"name = ANY({_lit_array(list(events.names))})"] if events.names else []
+    if events.located:
+        parts.append(location_kind.located("props"))
+    return " OR ".join(parts)
 
 
 def _lit_array(items: list[str]) -> str:

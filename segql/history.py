@@ -311,7 +311,8 @@ def _evaluate(
     location = location_kind.EVENT_LOCATION
     if ir.reads_location(segment.condition):
         joins.append(location_kind.lateral("loc"))
-        location = location_kind.value("loc")
+        joins.append(location_kind.resolved("gl", "loc"))
+        location = location_kind.columns("gl")
     render = Renderer(
         lambda a: features.value(a, aliases[FeatureKey.of(a)]), member, location=location
     )

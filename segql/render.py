@@ -108,10 +108,17 @@ class Renderer:
         if isinstance(node, ir.IsBool):
             return f"({self(node.operand)} IS {'TRUE' if node.value else 'FALSE'})"
         if isinstance(node, ir.Distance):
-            return location_kind.distance(self.location, self(node.lat), self(node.lon))
+            out = location_kind.distance(self.location, self(node.lat), self(node.lon))
+            return self.guarded(out)
         if isinstance(node, ir.InZone):
-            return location_kind.in_zone(self.location, node.zone)
+            return self.guarded(location_kind.in_zone(self.location, node.zone))
         raise TypeError(f"cannot render {node!r}")
+
+    def guarded(self, geo: str) -> str:
+        """Inside a FILTER, most events carry no location: a key probe skips the geometry."""
+        if self.location != location_kind.EVENT_LOCATION:
+            return geo
+        return f"(CASE WHEN {location_kind.HAS_KEYS} THEN {geo} END)"
 
     def const(self, node: ir.Const) -> str:
         if node.value is None:

@@ -38,41 +38,64 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 -- Great-circle distance in km (haversine, mean Earth radius 6371.0088 km), in double
--- precision; least(1, ...) keeps rounding from taking asin out of its domain.
+-- precision; NULL when a coordinate is. least(1, ...) keeps rounding from taking asin out of
+-- its domain, and would turn a NULL into 1, hence the CASE.
 CREATE FUNCTION segql.geo_km(lat1 numeric, lon1 numeric, lat2 numeric, lon2 numeric)
 RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT (2 * 6371.0088 * asin(least(1::float8, sqrt(
-        power(sin(radians((lat2 - lat1)::float8) / 2), 2)
-        + cos(radians(lat1::float8)) * cos(radians(lat2::float8))
-          * power(sin(radians((lon2 - lon1)::float8) / 2), 2)))))::numeric
+    SELECT CASE WHEN lat1 IS NOT NULL AND lon1 IS NOT NULL AND lat2 IS NOT NULL
+                     AND lon2 IS NOT NULL
+           THEN (2 * 6371.0088 * asin(least(1::float8, sqrt(
+               power(sin(radians((lat2 - lat1)::float8) / 2), 2)
+               + cos(radians(lat1::float8)) * cos(radians(lat2::float8))
+                 * power(sin(radians((lon2 - lon1)::float8) / 2), 2)))))::numeric
+           END
 $$;
 
 -- Is (lat, lon) inside the polygon of vertices (p_lons[i], p_lats[i]), edges and vertices
 -- included? Exact: only products and differences of decimals, in numeric, so a point written
 -- on an edge is on it, with no floating tolerance. A point is inside when it lies on an edge,
 -- or when a ray from it towards +lon crosses the edges an odd number of times (an edge counts
--- when it straddles the point's latitude, half-open so a vertex is counted once).
+-- when it straddles the point's latitude, half-open so a vertex is counted once). PL/pgSQL
+-- because a loop over the vertices costs a few microseconds where a set-returning SQL body is
+-- planned again on every call.
 CREATE FUNCTION segql.geo_in_polygon(lat numeric, lon numeric, p_lats numeric[], p_lons numeric[])
 RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN lat IS NULL OR lon IS NULL THEN NULL
-           ELSE bool_or(e.on_edge) OR count(*) FILTER (WHERE e.crosses) % 2 = 1 END
-    FROM (
-        SELECT (e.x2 - e.x1) * (lat - e.y1) - (e.y2 - e.y1) * (lon - e.x1) = 0
-                   AND lon BETWEEN least(e.x1, e.x2) AND greatest(e.x1, e.x2)
-                   AND lat BETWEEN least(e.y1, e.y2) AND greatest(e.y1, e.y2) AS on_edge,
-               (e.y1 > lat) <> (e.y2 > lat)
-                   AND sign(e.y2 - e.y1)
-                       * ((lon - e.x1) * (e.y2 - e.y1) - (e.x2 - e.x1) * (lat - e.y1)) < 0
-                   AS crosses
-        FROM (
-            SELECT p_lons[i] AS x1, p_lats[i] AS y1,
-                   p_lons[i % n + 1] AS x2, p_lats[i % n + 1] AS y2
-            FROM (SELECT cardinality(p_lats) AS n) c, generate_series(1, c.n) AS i
-        ) e
-    ) e
-$$;
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $fn$
+DECLARE
+    n integer := cardinality(p_lats);
+    x1 numeric;
+    y1 numeric;
+    x2 numeric;
+    y2 numeric;
+    side numeric;
+    inside boolean := false;
+BEGIN
+    IF lat IS NULL OR lon IS NULL THEN
+        RETURN NULL;
+    END IF;
+    x1 := p_lons[n];
+    y1 := p_lats[n];
+    FOR i IN 1..n LOOP
+        x2 := p_lons[i];
+        y2 := p_lats[i];
+        -- Which side of the edge (x1, y1) -> (x2, y2) the point is on; 0: on its line.
+        side := (x2 - x1) * (lat - y1) - (y2 - y1) * (lon - x1);
+        IF side = 0 AND lon BETWEEN least(x1, x2) AND greatest(x1, x2)
+           AND lat BETWEEN least(y1, y2) AND greatest(y1, y2) THEN
+            RETURN true;
+        END IF;
+        -- The edge crosses the ray when it straddles lat and the point is left of it (seen
+        -- going up the edge), i.e. side and (y2 - y1) have the same sign.
+        IF (y1 > lat) <> (y2 > lat) AND sign(y2 - y1) * side > 0 THEN
+            inside := NOT inside;
+        END IF;
+        x1 := x2;
+        y1 := y2;
+    END LOOP;
+    RETURN inside;
+END
+$fn$;
 """
 
 DOWNGRADE = r"""

@@ -22,7 +22,20 @@ from segql import ir
 
 EVENT_LAT = "segql.geo_coord(e.props -> 'lat', 90)"
 EVENT_LON = "segql.geo_coord(e.props -> 'lon', 180)"
-LOCATED = f"({EVENT_LAT} IS NOT NULL AND {EVENT_LON} IS NOT NULL)"
+
+
+def located(props: str = "e.props") -> str:
+    """Does the event whose props are `props` carry a location? The key tests come first: most
+    events carry none, and a key probe costs less than reading two values."""
+    return (
+        f"({props} ? 'lat' AND {props} ? 'lon' "
+        f"AND segql.geo_coord({props} -> 'lat', 90) IS NOT NULL "
+        f"AND segql.geo_coord({props} -> 'lon', 180) IS NOT NULL)"
+    )
+
+
+LOCATED = located()
+HAS_KEYS = "(e.props ? 'lat' AND e.props ? 'lon')"
 
 # The location inside a FILTER: the event's own.
 EVENT_LOCATION = (EVENT_LAT, EVENT_LON)
@@ -83,6 +96,18 @@ def value(alias: str, traits: str = "p.traits") -> tuple[str, str]:
     )
 
 
+def resolved(alias: str, state: str, traits: str = "p.traits") -> str:
+    """The location of the outer user as two plain columns `alias`.lat, `alias`.lon, from its
+    state row `state` and its profile, computed once: distance_km and in_zone then read plain
+    columns, which lets Postgres inline segql.geo_km instead of calling it."""
+    lat, lon = value(state, traits)
+    return f"LEFT JOIN LATERAL (SELECT {lat} AS lat, {lon} AS lon OFFSET 0) {alias} ON true"
+
+
+def columns(alias: str) -> tuple[str, str]:
+    return (f"{alias}.lat", f"{alias}.lon")
+
+
 def source(alias: str) -> str:
     """Where the location comes from, for `segql why`."""
     return (
@@ -104,9 +129,17 @@ def in_zone(location: tuple[str, str], zone: ir.Zone) -> str:
         return f"({km} <= {_num(zone.radius_km)})"
     lats = ", ".join(_num(v) for v in zone.lats)
     lons = ", ".join(_num(v) for v in zone.lons)
+    lat, lon = location
+    # The bounding box first: a point outside it is outside the polygon (edges are inside both),
+    # and most points are far from any one zone. Half a location is no location: NULL.
+    box = (
+        f"{lat} BETWEEN {_num(min(zone.lats))} AND {_num(max(zone.lats))} "
+        f"AND {lon} BETWEEN {_num(min(zone.lons))} AND {_num(max(zone.lons))}"
+    )
     return (
-        f"segql.geo_in_polygon({location[0]}, {location[1]}, "
-        f"ARRAY[{lats}]::numeric[], ARRAY[{lons}]::numeric[])"
+        f"(CASE WHEN {lat} IS NULL OR {lon} IS NULL THEN NULL::boolean "
+        f"ELSE {box} AND segql.geo_in_polygon({lat}, {lon}, "
+        f"ARRAY[{lats}]::numeric[], ARRAY[{lons}]::numeric[]) END)"
     )
 
 

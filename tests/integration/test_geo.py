@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from importlib.resources import files
 
 import psycopg
@@ -116,11 +117,18 @@ def test_latest_located_event_wins_and_profile_is_the_fallback(geo: psycopg.Conn
 
 
 def test_unknown_location_is_neither_in_nor_out(geo: psycopg.Connection) -> None:
-    _deploy(geo, ZONES + "CREATE SEGMENT outside AS NOT in_zone('square');")
+    _deploy(
+        geo,
+        ZONES
+        + "CREATE SEGMENT outside AS NOT in_zone('square');"
+        + "CREATE SEGMENT unknown AS distance_km(0, 0) IS NULL;",
+    )
     _event(geo, "u", {"amount": 3}, T0)
     assert {u for u, _ in deploy.members(geo, "outside")} == set()
+    assert {u for u, _ in deploy.members(geo, "unknown")} == {"u"}
     _event(geo, "u", {"lat": 0, "lon": 0}, T0)
     assert {u for u, _ in deploy.members(geo, "outside")} == {"u"}
+    assert {u for u, _ in deploy.members(geo, "unknown")} == set()
 
 
 def test_changed_zone_re_evaluates_its_segments(geo: psycopg.Connection) -> None:
@@ -230,3 +238,54 @@ def test_geo_examples_on_the_synthetic_shop(conn: psycopg.Connection) -> None:
         assert members == deploy.full_members(conn, name), name
         sizes[name] = len(members)
     assert sizes["near_a_store"] > 0 and sizes["in_delivery_zone"] > 0, sizes
+
+
+def test_half_a_location_in_a_filter_is_no_location(geo: psycopg.Connection) -> None:
+    _deploy(
+        geo,
+        ZONES
+        + "CREATE SEGMENT outside_pings AS "
+        + "event_count('ping') FILTER (WHERE NOT in_zone('square')) >= 1;"
+        + "CREATE SEGMENT far_pings AS "
+        + "event_count('ping') FILTER (WHERE NOT distance_km(48, 2) < 1) >= 1;",
+    )
+    _event(geo, "half", {"lat": 10}, T0)
+    _event(geo, "bad", {"lat": 10, "lon": 500}, T0)
+    _event(geo, "far", {"lat": 10, "lon": 10}, T0)
+    for name in ("outside_pings", "far_pings"):
+        assert {u for u, _ in deploy.members(geo, name)} == {"far"}, name
+        assert deploy.full_members(geo, name) == {"far"}, name
+
+
+def test_polygon_test_matches_an_exact_reference(conn: psycopg.Connection) -> None:
+    """segql.geo_in_polygon against even-odd and on-edge tests in exact fractions, on a concave
+    ring with a vertex on a grid line, over every point of a grid through its vertices."""
+    from fractions import Fraction as F
+
+    ring = [(F(0), F(0)), (F(4), F(0)), (F(4), F(4)), (F(2), F(1)), (F(0), F(4))]  # (lon, lat)
+
+    def reference(x: F, y: F) -> bool:
+        inside = False
+        for (x1, y1), (x2, y2) in zip(ring[-1:] + ring[:-1], ring, strict=True):
+            cross = (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)
+            if cross == 0 and min(x1, x2) <= x <= max(x1, x2) and min(y1, y2) <= y <= max(y1, y2):
+                return True
+            if (y1 > y) != (y2 > y) and x < x1 + (x2 - x1) * (y - y1) / (y2 - y1):
+                inside = not inside
+        return inside
+
+    grid = [Decimal(i) / 2 for i in range(-1, 10)]
+    points = [(x, y) for x in grid for y in grid]
+    points += [(Decimal(3), Decimal("2.5")), (Decimal(1), Decimal("2.5"))]
+    points += [(Decimal(2), Decimal("1.000000001")), (Decimal("2.000000001"), Decimal(1))]
+    rows = conn.execute(
+        "SELECT segql.geo_in_polygon(p.lat, p.lon, %s::numeric[], %s::numeric[]) "
+        "FROM unnest(%s::numeric[], %s::numeric[]) WITH ORDINALITY AS p(lat, lon, i) ORDER BY i",
+        [
+            [Decimal(y.numerator) for _, y in ring],
+            [Decimal(x.numerator) for x, _ in ring],
+            [y for _, y in points],
+            [x for x, _ in points],
+        ],
+    ).fetchall()
+    assert [r[0] for r in rows] == [reference(F(x), F(y)) for x, y in points]
