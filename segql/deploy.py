@@ -231,6 +231,13 @@ def _deploy(
     result.zones = zones.changes(current_zones, defined_zones, gone)
     if not dry_run:
         zones.record(conn, defined_zones, result.zones)
+    for zone in defined_zones:
+        if zone.name in result.zones.created or zone.name in result.zones.changed:
+            # Stored with bind parameters; segments that read it compile its geometry below.
+            text = " ".join(zone.text.split())
+            result.steps.append(Step(f"zone {zone.name}", f"-- stored in segql.zones: {text}"))
+    for name in result.zones.dropped:
+        result.steps.append(Step(f"drop zone {name}", "-- removed from segql.zones"))
     result.warnings = unseen.warnings(conn, [s for s in segments if s.name in file_names])
     result.dropped = sorted(set(current) - wanted)
     versions: dict[str, int] = {}

@@ -17,7 +17,7 @@ import jinja2
 from segql import features, ir
 from segql.features import STATE_COLUMNS, next_change
 from segql.features import location as location_kind
-from segql.plan import LOCATION, FeatureKey, Group, Plan, SegmentPlan
+from segql.plan import LOCATION, EventSet, FeatureKey, Group, Plan, SegmentPlan
 from segql.render import (
     Renderer,
     event_match,
@@ -662,7 +662,7 @@ def program_sql(plan: Plan, deploy: int) -> str:
     )
 
 
-def _set_filter(events: Any) -> str | None:
+def _set_filter(events: EventSet) -> str | None:
     """Which rows of a statement an event set reads (None: every row)."""
     if events.names is None:
         return None

@@ -48,6 +48,9 @@ def test_zones_from_deploy_to_drop(segql_cli: Cli, database_url: str, tmp_path: 
 
     # A smaller area no longer holds u42: the segment reading it is re-evaluated at deploy.
     zones.write_text(ZONES.replace("40.80", "40.75"))
+    compiled = ok(segql_cli("compile", str(zones)))
+    assert "-- zone delivery_area\n-- stored in segql.zones: CREATE ZONE" in compiled
+    assert "-- segment in_delivery_area v2" in compiled
     out = ok(segql_cli("deploy", str(zones)))
     assert "changed: in_delivery_area" in out and "zones changed: delivery_area" in out
     assert ok(segql_cli("members", "in_delivery_area")) == ""

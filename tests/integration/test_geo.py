@@ -15,7 +15,7 @@ from importlib.resources import files
 import psycopg
 import pytest
 
-from segql import deploy, history, rebuild, run, synth
+from segql import deploy, estimate, history, rebuild, run, synth, verify
 from segql.parse import parse_text
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -155,10 +155,24 @@ def test_zone_drop_needs_its_readers_gone(geo: psycopg.Connection) -> None:
     assert sorted(result.dropped) == ["in_square", "visited_square"]
 
 
-def test_rebuild_and_why(geo: psycopg.Connection) -> None:
+def test_rebuild_verify_estimate_and_why(geo: psycopg.Connection) -> None:
     _event(geo, "u", {"lat": 48.8570, "lon": 2.3530}, T0)
     result = rebuild.rebuild(geo)
     assert (result.enters, result.exits) == (0, 0)
+    geo.commit()
+    assert verify.verify(geo).clean
+    # A location state row gone wrong is put right by rebuild, and the repair is logged.
+    geo.execute("UPDATE segql.feature_state SET lat = 0, lon = 0 WHERE loc_id IS NOT NULL")
+    geo.commit()
+    assert rebuild.rebuild(geo).exits == 0
+    geo.execute("DELETE FROM segql.members WHERE segment = 'near_paris'")
+    geo.commit()
+    assert not verify.verify(geo).clean
+    assert rebuild.rebuild(geo).enters == 1
+    assert verify.verify(geo).clean
+    text = "CREATE ZONE near AS CIRCLE (48.857, 2.353, 0.1); CREATE SEGMENT e AS in_zone('near');"
+    (reach,) = estimate.estimate(geo, parse_text(text, "e.sql"))
+    assert (reach.segment, reach.size) == ("e", 1)
     explained = history.why(geo, "near_paris", "u")
     assert explained.holds
     labels = [v.label for v in explained.conditions[0].values]
