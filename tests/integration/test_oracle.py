@@ -681,7 +681,7 @@ def _derived_state(conn: psycopg.Connection) -> tuple[list[tuple], ...]:  # type
             "SELECT segment, user_id, since FROM segql.members ORDER BY 1, 2",
             "SELECT segment, user_id, due_at FROM segql.timers ORDER BY 1, 2",
             "SELECT f.key, s.user_id, s.cnt, s.vcnt, s.sum, s.min, s.max, s.first_ts, s.last_ts, "
-            "s.recent "
+            "s.recent, s.loc_id, s.lat, s.lon "
             "FROM segql.feature_state s JOIN segql.features f ON f.id = s.feature_id "
             "ORDER BY 1, 2",
             "SELECT user_id FROM segql.users ORDER BY 1",
