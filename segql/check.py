@@ -18,14 +18,15 @@ from sqlglot import exp
 
 from segql import features, ir
 from segql.diagnostics import DefinitionError, SourceFile, Span
-from segql.parse import ZONE_SYNTAX, CreateSegment, CreateZone, Statement, span_of
+from segql.models.spec import Models, Trained
+from segql.parse import ZONE_SYNTAX, CreateSegment, CreateZone, Statement, parse_text, span_of
 
 # Generated objects are named s_<name>_v<version>; Postgres truncates identifiers at 63 bytes.
 MAX_NAME_BYTES = 63 - len("s_") - len("_v999999")
 MAX_INTERVAL_SECONDS = 36500 * 86400
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
-FUNCTIONS = sorted([*features.AGGREGATES, "in_segment", "now", "distance_km", "in_zone"])
+FUNCTIONS = sorted([*features.AGGREGATES, "in_segment", "now", "score", "distance_km", "in_zone"])
 
 COMPARISONS: dict[type[exp.Expression], str] = {
     exp.EQ: "=",
@@ -104,9 +105,13 @@ class Checker:
     """Checks the statements of one or more files against each other and the known segments."""
 
     def __init__(
-        self, known_segments: Iterable[str] = (), zones: Mapping[str, ir.Zone] | None = None
+        self,
+        known_segments: Iterable[str] = (),
+        models: Models | None = None,
+        zones: Mapping[str, ir.Zone] | None = None,
     ) -> None:
         self.known = set(known_segments)
+        self.models: Models = models or {}
         # Deployed zones; the files' own CREATE ZONE statements replace them by name.
         self.zones: dict[str, ir.Zone] = dict(zones or {})
         self.defined_zones: list[ir.Zone] = []
@@ -675,6 +680,8 @@ class Checker:
             if name == "in_zone":
                 return self.in_zone(args, span)
             return self.distance(args, scope, span)
+        if name == "score":
+            return self.score(list(fn.expressions), where, scope, span)
         if name not in features.AGGREGATES:
             self.fail(
                 span_of(fn, self.source),
@@ -739,6 +746,40 @@ class Checker:
                 ),
             )
         return ir.InZone(zone, span=span)
+
+    def score(
+        self, args: list[exp.Expression], where: exp.Expression | None, scope: str, span: Span
+    ) -> ir.Expr:
+        """score('<model>'): the model's live version, its terms checked like any condition."""
+        if where is not None:
+            self.fail(span, "FILTER applies to event aggregates, not score()", "remove the FILTER")
+        if scope == "filter":
+            self.fail(
+                span,
+                "score() cannot be used inside FILTER (WHERE ...)",
+                "move score() outside: did('x') AND score('buy_90d') >= 0.5",
+            )
+        if len(args) != 1 or not _is_string(args[0]):
+            self.fail(span, "score takes one quoted model name", "write score('buy_90d')")
+        name = str(args[0].this).lower()
+        if name not in self.models:
+            self.fail(
+                span_of(args[0], self.source),
+                f"unknown model '{name}'",
+                _suggest(
+                    name,
+                    self.models,
+                    "define it with CREATE MODEL <name> PREDICT <condition> WITHIN '<interval>' "
+                    "and deploy it",
+                ),
+            )
+        trained = self.models[name]
+        if trained is None:
+            return ir.Score(name, 0, None, (), span=span)
+        terms = tuple(
+            ir.Term(weight, _term(name, trained, text), text) for weight, text in trained.terms
+        )
+        return ir.Score(name, trained.version, trained.intercept, terms, span=span)
 
     def aggregate(
         self,
@@ -949,22 +990,37 @@ def _after_as(stmt: Statement) -> Span:
 def check(
     statements: list[Statement],
     known_segments: Iterable[str] = (),
+    models: Models | None = None,
     zones: Mapping[str, ir.Zone] | None = None,
 ) -> list[ir.Segment]:
-    """Check the statements of one or more files; `known_segments` and `zones` are already
-    deployed (the files' CREATE ZONE statements add to and replace the zones)."""
-    return Checker(known_segments, zones).check(statements)
+    """Check the statements of one or more files; `known_segments` are already deployed,
+    `models` are the deployed models that score() may read, and `zones` the deployed zones
+    (the files' CREATE ZONE statements add to and replace them)."""
+    return Checker(known_segments, models, zones).check(statements)
 
 
 def check_all(
     statements: list[Statement],
     known_segments: Iterable[str] = (),
+    models: Models | None = None,
     zones: Mapping[str, ir.Zone] | None = None,
 ) -> tuple[list[ir.Segment], list[ir.Zone]]:
     """The segments, and the zones the statements define."""
-    checker = Checker(known_segments, zones)
+    checker = Checker(known_segments, models, zones)
     segments = checker.check(statements)
     return segments, checker.defined_zones
+
+
+def _term(model: str, trained: Trained, text: str) -> ir.Expr:
+    """One term of a trained model, checked as the condition of a segment of its own: a term
+    reads events, traits and the clock, never another segment or model."""
+    return condition_of(text, f"<model {model} v{trained.version}>")
+
+
+def condition_of(text: str, where: str) -> ir.Expr:
+    """A condition written as text, checked as the definition of a segment of its own."""
+    statements = parse_text(f"CREATE SEGMENT term AS {text};", where)
+    return Checker().check(statements)[0].condition
 
 
 def _type_name(node: exp.Cast) -> str:

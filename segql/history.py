@@ -22,6 +22,7 @@ from segql.deploy import require_segment
 from segql.errors import SegqlError
 from segql.features import location as location_kind
 from segql.feed import Change
+from segql.models import store as models
 from segql.parse import parse_text
 from segql.plan import FeatureKey
 from segql.render import Renderer, quote_literal
@@ -224,8 +225,12 @@ def why(conn: psycopg.Connection, name: str, user_id: str) -> Explanation:
     version, definition = int(row[0]), str(row[1])
     known = [r[0] for r in conn.execute("SELECT name FROM segql.segments")]
     source = definition + ";"
+    live_models = models.load(conn)
     segment = check(
-        parse_text(source, f"<deployed {name}>"), known_segments=known, zones=zones.deployed(conn)
+        parse_text(source, f"<deployed {name}>"),
+        known_segments=known,
+        zones=zones.deployed(conn),
+        models=live_models,
     )[0]
     combinator, items = _top_level(segment.condition)
     evaluated = _evaluate(conn, segment, items, user_id)
@@ -279,9 +284,14 @@ def _top_level(condition: ir.Expr) -> tuple[str | None, list[ir.Expr]]:
 def _leaves(node: ir.Expr) -> list[ir.Expr]:
     """What an item reads about the user: features, traits, other segments (each once)."""
     out: dict[ir.Expr, None] = {}
-    for n in ir.walk(node):
-        if isinstance(n, (ir.Agg, ir.Trait, ir.InSegment, ir.Distance, ir.InZone)):
+    stack = [node]
+    while stack:
+        n = stack.pop(0)
+        if isinstance(n, (ir.Agg, ir.Trait, ir.InSegment, ir.Score, ir.Distance, ir.InZone)):
+            # A score is one value here: `segql why <model> <user>` shows its terms.
             out.setdefault(n, None)
+        else:
+            stack = [*ir.children(n), *stack]
     return list(out)
 
 
@@ -401,6 +411,8 @@ def _show(node: ir.Expr, top: bool = False) -> str:
         return f"distance_km({_show(node.lat, top=True)}, {_show(node.lon, top=True)})"
     if isinstance(node, ir.InZone):
         return f"in_zone({_sql_string(node.zone.name)})"
+    if isinstance(node, ir.Score):
+        return f"score({_sql_string(node.model)})"
     return repr(node)
 
 

@@ -112,6 +112,8 @@ class Renderer:
             return self.guarded(out)
         if isinstance(node, ir.InZone):
             return self.guarded(location_kind.in_zone(self.location, node.zone))
+        if isinstance(node, ir.Score):
+            return self.score(node)
         raise TypeError(f"cannot render {node!r}")
 
     def guarded(self, geo: str) -> str:
@@ -155,6 +157,19 @@ class Renderer:
             zero = "make_interval()" if node.right.type == "interval" else "0"
             return f"({left} {node.op} NULLIF({right}, {zero}))"
         return f"({left} {node.op} {right})"
+
+    def score(self, node: ir.Score) -> str:
+        """A model's probability, in numeric arithmetic and rounded, so that every evaluation
+        (trigger, timer, full query) computes the same digits from the same terms."""
+        if node.intercept is None:
+            return "NULL::numeric"
+        parts = [number(node.intercept)]
+        parts += [
+            f"CASE WHEN {self(t.condition)} IS TRUE THEN {number(t.weight)} ELSE 0 END"
+            for t in node.terms
+        ]
+        logit = f"least(greatest({' + '.join(parts)}, -30), 30)"
+        return f"round(1 / (1 + exp(- {logit})), 6)"
 
     def crossing(self, atom: ir.Compare, slope: int) -> str:
         """The next instant this comparison can change truth with no new event."""

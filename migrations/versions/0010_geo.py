@@ -1,13 +1,13 @@
 """Geo: the last known location in feature state, zones in the catalog, and exact geometry.
 
 Revision ID: 0010
-Revises: 0013
+Revises: 0009
 """
 
 from alembic import op
 
 revision = "0010"
-down_revision = "0013"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
