@@ -17,7 +17,8 @@ import jinja2
 
 from segql import features, ir
 from segql.features import STATE_COLUMNS, StateColumn, next_change
-from segql.plan import FeatureKey, Group, Plan, SegmentPlan
+from segql.features import location as location_kind
+from segql.plan import LOCATION, EventSet, FeatureKey, Group, Plan, SegmentPlan
 from segql.render import (
     Renderer,
     event_match,
@@ -195,7 +196,9 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
             f"WHERE m.segment = {quote_literal(node.name)} AND m.user_id = u.user_id)"
         )
 
-    render = Renderer(lambda a: features.value(a, *refs[FeatureKey.of(a)]), member)
+    render = Renderer(
+        lambda a: features.value(a, *refs[FeatureKey.of(a)]), member, location=_located(refs)
+    )
     fn = function_name(seg.name, seg.version)
     create = template(
         "segment.sql.j2",
@@ -208,6 +211,13 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
         joins=joins,
     )
     return SegmentSQL(fn, create, full_query(seg))
+
+
+def _located(refs: dict[FeatureKey, tuple[str, str]]) -> tuple[str, str]:
+    """The user's last known location from its state row, when the plan reads it."""
+    if LOCATION not in refs:
+        return location_kind.EVENT_LOCATION  # never rendered: nothing reads a location
+    return location_kind.columns(refs[LOCATION][0])
 
 
 def _columns(segments: list[SegmentPlan]) -> dict[FeatureKey, set[str]]:
@@ -243,7 +253,10 @@ def _feature_joins(
         return f"f{fid}"
 
     for number, key in enumerate(dict.fromkeys(keys), start=1):
-        if not key.scanned:
+        if key.location:
+            joins.append(location_kind.resolved("gl", state(key)))
+            refs[key] = ("gl", "")
+        elif not key.scanned:
             refs[key] = (state(key), "")
         elif key in plan.recent:
             alias = f"r{number}"
@@ -519,7 +532,9 @@ def group_sql(plan: Plan, group: Group, fn: str) -> str:
     def no_segment(node: ir.InSegment) -> str:
         raise TypeError("grouped segments read no other segment")
 
-    render = Renderer(lambda a: features.value(a, *refs[FeatureKey.of(a)]), no_segment)
+    render = Renderer(
+        lambda a: features.value(a, *refs[FeatureKey.of(a)]), no_segment, location=_located(refs)
+    )
     members = []
     for s in segments:
         members.append(
@@ -571,12 +586,19 @@ def full_query(seg: SegmentPlan) -> str:
             if key not in aliases:
                 aliases[key] = f"a{len(aliases) + 1}"
                 joins.append(grouped(aliases[key], key))
+    location = location_kind.EVENT_LOCATION
+    if any(ir.reads_location(s.condition) for s in [seg.segment, *seg.inlined]):
+        joins.append(location_kind.grouped("loc"))
+        joins.append(location_kind.resolved("gl", "loc"))
+        location = location_kind.columns("gl")
 
     def inline(node: ir.InSegment) -> str:
         # Membership is never unknown: a NULL condition means "not a member".
         return f"coalesce({render(by_name[node.name].condition)}, false)"
 
-    render = Renderer(lambda a: features.value(a, aliases[FeatureKey.of(a)]), inline)
+    render = Renderer(
+        lambda a: features.value(a, aliases[FeatureKey.of(a)]), inline, location=location
+    )
     return template("full.sql.j2", joins=joins, predicate=render(seg.segment.condition))
 
 
@@ -588,6 +610,8 @@ def _aggs(condition: ir.Expr) -> list[ir.Agg]:
 
 
 def state_agg(plan: Plan, keys: list[FeatureKey], source: str, where: str) -> str:
+    """The aggregate columns of event-aggregate state features (not the location)."""
+    keys = [k for k in keys if not k.location]
     rows = [
         {
             "id": plan.feature_ids[k],
@@ -618,11 +642,16 @@ def feature_backfill_sql(plan: Plan, keys: list[FeatureKey]) -> str:
     """Shared state features computed from every event (deploy of new features, rebuild)."""
     merged = [c.name for c in STATE_COLUMNS.values() if c.merge]
     columns = ", ".join(["feature_id", "user_id", *merged, "recent"])
-    return (
-        f"INSERT INTO segql.feature_state ({columns})\n"
-        + state_agg(plan, keys, "segql.events", "")
-        + ";"
-    )
+    out = []
+    if any(not k.location for k in keys):
+        out.append(
+            f"INSERT INTO segql.feature_state ({columns})\n"
+            + state_agg(plan, keys, "segql.events", "")
+            + ";"
+        )
+    if LOCATION in keys:
+        out.append(location_kind.insert_sql(plan.feature_ids[LOCATION], "segql.events"))
+    return "\n".join(out)
 
 
 def program_sql(plan: Plan, deploy: int) -> str:
@@ -652,22 +681,22 @@ def program_sql(plan: Plan, deploy: int) -> str:
     ]
     event_sets = [g.events for g in plan.groups]
     event_sets += [
-        names
+        s.event_set
         for s in plan.segments
-        if s.name not in grouped and s.events
-        for names in [None if None in s.events else sorted(e for e in s.events if e)]
-        if names not in event_sets
+        if s.name not in grouped and s.event_set is not None and s.event_set not in event_sets
     ]
+    event_sets = list(dict.fromkeys(event_sets))
 
     def set_of(s: SegmentPlan) -> int:
-        return event_sets.index(None if None in s.events else sorted(e for e in s.events if e)) + 1
+        assert s.event_set is not None
+        return event_sets.index(s.event_set) + 1
 
     def must_see(segments: list[SegmentPlan]) -> bool:
         return any(plan.must_see_new_users(s) for s in segments)
 
     def insert_seed(unit: _Unit) -> str:
         segments = unit.segments
-        seed = [f"v_set_{set_of(segments[0])}"] if segments[0].events else []
+        seed = [f"v_set_{set_of(segments[0])}"] if segments[0].event_set is not None else []
         return " || ".join([*seed, "v_new"] if must_see(segments) else seed)
 
     def profile_seed(unit: _Unit) -> str:
@@ -687,16 +716,21 @@ def program_sql(plan: Plan, deploy: int) -> str:
     def chain(seed: Any, cause: str, clocks: str = "") -> str:
         return "\n".join(u.call(seed(u), cause, clocks) for u in units)
 
-    keys = plan.state_keys
+    keys = [k for k in plan.state_keys if not k.location]
+    located = plan.feature_ids.get(LOCATION) if LOCATION in plan.state_keys else None
     return template(
         "program.sql.j2",
+        location_upsert="" if located is None else location_kind.upsert_sql(located, "new_rows"),
+        location_rebuild=""
+        if located is None
+        else location_kind.insert_sql(located, "segql.events", "e.user_id = ANY(v_affected)"),
         deploy=deploy,
         group_functions=[group_sql(plan, u.group, u.fn) for u in units if u.group],
         chain_vars=list(index.values()),
         features=keys,
         state_columns=[c for c in STATE_COLUMNS.values() if c.merge is not None],
         recent_merge=_recent_merge(plan, keys),
-        event_sets=event_sets,
+        event_sets=[_set_filter(e) for e in event_sets],
         insert_chain=chain(insert_seed, "'event'"),
         affected_chain=chain(lambda u: "v_affected", "'event'"),
         profile_chain=chain(profile_seed, "'profile'"),
@@ -704,6 +738,16 @@ def program_sql(plan: Plan, deploy: int) -> str:
         tick_chain=chain(tick_seed, "'time'", ", v_affected, v_ats"),
         state_agg=lambda source, where: state_agg(plan, keys, source, where),
     )
+
+
+def _set_filter(events: EventSet) -> str | None:
+    """Which rows of a statement an event set reads (None: every row)."""
+    if events.names is None:
+        return None
+    parts = [f"name = ANY({_lit_array(list(events.names))})"] if events.names else []
+    if events.located:
+        parts.append(location_kind.located("props"))
+    return " OR ".join(parts)
 
 
 def _lit_array(items: list[str]) -> str:
@@ -768,6 +812,7 @@ def empty_member_sql(seg: SegmentPlan, deps: dict[str, bool]) -> str:
     render = Renderer(
         lambda a: features.value(a, "z"),
         lambda node: "true" if deps.get(node.name, True) else "false",
+        location=location_kind.value("z"),
     )
     dues = [render.crossing(atom, slope) for atom, slope in seg.atoms]
     due = f"LEAST({', '.join(dues)})" if dues else "NULL::timestamptz"
@@ -776,7 +821,8 @@ def empty_member_sql(seg: SegmentPlan, deps: dict[str, bool]) -> str:
         "FROM (SELECT segql.now() AS now) clk, (SELECT NULL::jsonb AS traits) p, "
         "(SELECT 0::bigint AS cnt, 0::bigint AS vcnt, NULL::numeric AS sum, NULL::numeric AS min, "
         "NULL::numeric AS max, NULL::timestamptz AS first_ts, NULL::timestamptz AS last_ts, "
-        "0::bigint AS days, 0::bigint AS weeks, 0::bigint AS dist) z"
+        "0::bigint AS days, 0::bigint AS weeks, 0::bigint AS dist, NULL::bigint AS loc_id, "
+        "NULL::numeric AS lat, NULL::numeric AS lon) z"
     )
 
 

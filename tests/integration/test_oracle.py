@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -209,9 +210,6 @@ def oracle_model(conn: psycopg.Connection) -> None:
     conn.commit()
 
 
-any_leaf = st.one_of(aggregate(), trait, score_leaf, breadth_leaf())
-
-
 @st.composite
 def condition(
     draw: st.DrawFn, earlier: list[str], leaf: st.SearchStrategy[str], depth: int = 0
@@ -255,8 +253,6 @@ def event_rows(
     """Rows stamped from `before` seconds before the clock to `after` seconds after it."""
     size = draw(st.one_of(st.integers(1, 6), st.integers(1, 40), st.sampled_from([300, 1000])))
     seed = draw(st.integers(0, 2**32 - 1))
-    import random
-
     rnd = random.Random(seed)
     rows = []
     for _ in range(size):
@@ -264,6 +260,8 @@ def event_rows(
         a = rnd.choice([0, 3, 5, 7, 9, 12, -4, -11, "oops", None])
         if a is not None:
             props["amount"] = a
+        if rnd.random() < 0.3:
+            props.update(geo_location(rnd))
         rows.append((rnd.choice(USERS), rnd.choice(EVENTS), rnd.randint(-before, after), props))
     if rows and rnd.random() < 0.3:
         # A burst: several events of one user at one instant, each counted on its own.
@@ -309,6 +307,88 @@ step = st.one_of(
     # that should have been kept is missing.
     st.tuples(st.just("next_edge"), st.integers(0, 3), st.sampled_from([-1, 0, 1])),
 )
+
+
+# -- geo: the last known location, distance_km, zones and in_zone ------------------------------
+#
+# Zones whose edges and vertices sit on the grid the events' and profiles' locations are drawn
+# from, so points on edges, on vertices and on the horizontal lines through a concave vertex come
+# up often; a circle whose edge passes near grid points; locations with one coordinate missing,
+# a numeric string, text, or out of range. Every stream deploys these zones (see check_stream).
+
+GEO_ZONES = """
+CREATE ZONE sq AS POLYGON ((0 0, 2 0, 2 2, 0 2));
+CREATE ZONE notch AS POLYGON ((0 0, 4 0, 4 4, 2 1, 0 4, 0 0));
+CREATE ZONE ring AS CIRCLE (1, 1, 111.2);
+"""
+GEO_LONS = [-1, 0, 1, 1.5, 2, 3, 4, 4.0000001, "2", "east"]
+GEO_LATS = [-1, 0, 0.5, 1, 2, 3.9999999, 4, 95]
+
+
+def geo_location(rnd: random.Random) -> dict[str, object]:
+    """A location for an event's props or a profile's traits; sometimes half of one."""
+    out: dict[str, object] = {}
+    shape = rnd.random()
+    if shape < 0.9:
+        out["lat"] = rnd.choice(GEO_LATS)
+    if shape > 0.1:
+        out["lon"] = rnd.choice(GEO_LONS)
+    return out
+
+
+@st.composite
+def geo_leaf(draw: st.DrawFn) -> str:
+    zone = draw(st.sampled_from(["sq", "notch", "ring"]))
+    kind = draw(st.sampled_from(["in", "distance", "null", "filter_in", "filter_distance"]))
+    if kind == "in":
+        return f"in_zone('{zone}')"
+    if kind == "distance":
+        km = draw(st.sampled_from([0, 100, 111.2, 157.25, 400]))
+        return f"distance_km(1, 1) {draw(cmp)} {km}"
+    if kind == "null":
+        return "distance_km(0, -1) IS NULL"
+    ev, w = draw(event), draw(window)
+    within = f", within => '{w}'" if w else ""
+    if kind == "filter_in":
+        return f"did('{ev}'{within}) FILTER (WHERE in_zone('{zone}'))"
+    return (
+        f"event_count('{ev}'{within}) FILTER (WHERE distance_km(2, 2) < 160) "
+        f"{draw(cmp)} {draw(small)}"
+    )
+
+
+@st.composite
+def geo_event_rows(draw: st.DrawFn) -> list[tuple[str, str, int, dict[str, object]]]:
+    rows = draw(event_rows())
+    rnd = random.Random(draw(st.integers(0, 2**32 - 1)))
+    return [(u, n, at, {**props, **geo_location(rnd)}) for u, n, at, props in rows]
+
+
+@st.composite
+def geo_profile_rows(draw: st.DrawFn) -> list[tuple[str, dict[str, object]]]:
+    rows = draw(profile_rows())
+    rnd = random.Random(draw(st.integers(0, 2**32 - 1)))
+    return [(u, {**t, **geo_location(rnd)}) if rnd.random() < 0.7 else (u, t) for u, t in rows]
+
+
+# The leaf union: every construct's leaves.
+any_leaf = st.one_of(aggregate(), trait, score_leaf, geo_leaf(), breadth_leaf())
+
+geo_step = st.one_of(
+    step,
+    st.tuples(st.just("events"), geo_event_rows()),
+    st.tuples(st.just("profiles"), geo_profile_rows()),
+)
+
+
+@settings(settings.get_profile(PROFILE))
+@given(
+    text=definitions(st.one_of(geo_leaf(), geo_leaf(), any_leaf)),
+    steps=st.lists(geo_step, min_size=1, max_size=16),
+)
+def test_geo_incremental_equals_full_query(oracle_url: str, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    with psycopg.connect(oracle_url) as conn:
+        check_stream(conn, text, steps)
 
 
 # -- the harness -------------------------------------------------------------------------------
@@ -592,7 +672,7 @@ def check_stream(conn: psycopg.Connection, text: str, steps: list[tuple]) -> Non
     clock = T0
     run.clock_set(conn, clock)
     oracle_model(conn)
-    deploy.deploy(conn, parse_text(text, "oracle.sql"), prune=True)
+    deploy.deploy(conn, parse_text(GEO_ZONES + text, "oracle.sql"), prune=True)
     names = [s.name for s in deploy.list_segments(conn)]
     assert_exact(conn, names, "after deploy")
     base = Baseline()
@@ -690,7 +770,7 @@ def _derived_state(conn: psycopg.Connection) -> tuple[list[tuple], ...]:  # type
             "SELECT segment, user_id, since FROM segql.members ORDER BY 1, 2",
             "SELECT segment, user_id, due_at FROM segql.timers ORDER BY 1, 2",
             "SELECT f.key, s.user_id, s.cnt, s.vcnt, s.sum, s.min, s.max, s.first_ts, s.last_ts, "
-            "s.recent "
+            "s.recent, s.loc_id, s.lat, s.lon "
             "FROM segql.feature_state s JOIN segql.features f ON f.id = s.feature_id "
             "ORDER BY 1, 2",
             "SELECT user_id FROM segql.users ORDER BY 1",

@@ -127,6 +127,18 @@ def test_profiles_carry_the_traits_segments_use() -> None:
     assert any(_ts(t["trial_ends_at"]) - END < timedelta(days=3) for t in trials)
 
 
+def test_app_opens_report_locations_near_the_users_city() -> None:
+    cities = {p["user_id"]: p["traits"]["city"] for p in synth.generate_profiles(1_000, 7, END)}
+    centres = {c[0]: (c[2], c[3]) for c in synth.CITIES}
+    opens = [e for e in _events() if e["name"] == "app_open"]
+    located = [e for e in opens if "lat" in e["props"]]
+    assert 0.5 < len(located) / len(opens) < 0.9
+    for event in located:
+        lat, lon = centres[cities[event["user_id"]]]
+        assert abs(event["props"]["lat"] - lat) < 0.5 and abs(event["props"]["lon"] - lon) < 0.5
+    assert all(("lat" in e["props"]) == ("lon" in e["props"]) for e in opens)
+
+
 def test_jsonl_files_are_in_the_ingest_format(tmp_path: Path) -> None:
     counts = synth.write_jsonl(tmp_path, 2_000, 100, 4, START, END)
     assert counts == (2_000, 100)
