@@ -826,15 +826,15 @@ class Checker:
         prop = str(positional[1].this) if kind.takes_prop else None
         if prop is not None and (not prop or "\x00" in prop):
             self.fail(span_of(positional[1], self.source), "the prop name cannot be empty")
-        window = self.named_window(named)
-        if kind.needs_window and window is None:
+        window, after = self.named_window(named)
+        if kind.needs_window and window is None and after is None:
             self.fail(
                 span,
                 f"{name} needs a window",
                 f"write {name}(within => '30 days') or {name}('app_open', within => '7 days')",
             )
         cond = self.boolean(where.this, "filter") if where is not None else None
-        within = [kw.expression for kw in named]
+        within = [kw.expression for kw in named if _kw_name(kw) == "within"]
         return ir.Agg(
             kind.kind,
             None if event == "*" else event,
@@ -843,22 +843,46 @@ class Checker:
             cond,
             span=span,
             window_text=_interval_words(within[0]) if within else None,
+            after=after,
         )
 
-    def named_window(self, named: list[exp.Kwarg]) -> Decimal | None:
+    def named_window(self, named: list[exp.Kwarg]) -> tuple[Decimal | None, str | None]:
+        """The within => and after => arguments: a window's width and the bounding event."""
         window: Decimal | None = None
+        after: str | None = None
+        seen: set[str] = set()
         for kw in named:
-            key = str(kw.this.this).lower() if kw.this is not None else ""
-            if key != "within":
+            key = _kw_name(kw)
+            if key not in ("within", "after"):
                 self.fail(
                     span_of(kw, self.source),
                     f"unknown named argument '{key}'",
-                    "the only named argument is within => '<interval>'",
+                    _suggest(
+                        key,
+                        ["within", "after"],
+                        "the named arguments are within => '<interval>' and after => '<event>'",
+                    ),
                 )
-            if window is not None:
-                self.fail(span_of(kw, self.source), "within is given twice", "give within => once")
-            window = self.window_of(kw.expression)
-        return window
+            if key in seen:
+                self.fail(span_of(kw, self.source), f"{key} is given twice", f"give {key} => once")
+            seen.add(key)
+            if key == "within":
+                window = self.window_of(kw.expression)
+            else:
+                after = self.after_of(kw.expression)
+        return window, after
+
+    def after_of(self, node: exp.Expression) -> str:
+        span = span_of(node, self.source)
+        fix = "write after => 'purchase': only events after the user's latest purchase count"
+        if not _is_string(node):
+            self.fail(span, "after expects a quoted event name", fix)
+        name = str(node.this)
+        if not name or "\x00" in name:
+            self.fail(span, "the event name after => cannot be empty", fix)
+        if name == "*":
+            self.fail(span, "after needs one event name, not '*'", fix)
+        return name
 
     def window_of(self, node: exp.Expression) -> Decimal:
         span = span_of(node, self.source)
@@ -1027,6 +1051,10 @@ def _type_name(node: exp.Cast) -> str:
     """sqlglot keeps known types as enum members and the rest (regclass, oid) as plain text."""
     this = node.to.this
     return str(getattr(this, "name", this)).upper()
+
+
+def _kw_name(kw: exp.Kwarg) -> str:
+    return str(kw.this.this).lower() if kw.this is not None else ""
 
 
 def _constant_number(node: ir.Expr) -> Decimal | None:

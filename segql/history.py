@@ -425,6 +425,8 @@ def _show_agg(node: ir.Agg) -> str:
         args.append(_sql_string(node.prop))
     if node.window is not None:
         args.append(f"within => {_sql_string(node.window_text or _interval_text(node.window))}")
+    if node.after is not None:
+        args.append(f"after => {_sql_string(node.after)}")
     text = features.of(node).describe(args)
     if node.filter is not None:
         text += f" FILTER (WHERE {_show(node.filter, top=True)})"

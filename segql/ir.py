@@ -13,7 +13,9 @@ from typing import Literal
 from segql.diagnostics import Span
 
 Type = Literal["bool", "num", "text", "ts", "interval"]
-AggKind = Literal["count", "did", "sum", "avg", "min", "max", "first", "last", "days"]
+AggKind = Literal[
+    "count", "did", "sum", "avg", "min", "max", "first", "last", "days", "weeks", "distinct"
+]
 
 NO_SPAN = Span(0, 0)
 
@@ -69,6 +71,22 @@ class Agg:
     span: Span = _span()
     # How the user wrote the window ('24 hours'), for `why`; not part of the meaning.
     window_text: str | None = field(default=None, compare=False, repr=False)
+    # after => '<event>': only events after the user's latest such event count.
+    after: str | None = None
+
+    def __repr__(self) -> str:
+        # The repr is the segment's fingerprint: written as before `after` existed when it is
+        # not given, so definitions deployed earlier keep their versions.
+        text = (
+            f"Agg(kind={self.kind!r}, event={self.event!r}, prop={self.prop!r}, "
+            f"window={self.window!r}, filter={self.filter!r}"
+        )
+        return text + (f", after={self.after!r})" if self.after is not None else ")")
+
+    @property
+    def windowed(self) -> bool:
+        """Does the set of events it reads move with the clock (a window, or an after bound)?"""
+        return self.window is not None or self.after is not None
 
     @property
     def type(self) -> Type:

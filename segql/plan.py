@@ -27,12 +27,34 @@ class FeatureKey:
     days: bool = False  # also count distinct UTC days (active_days)
     recent: int = 0  # state features: also keep this many newest timestamps (see Plan.recent)
     location: bool = False  # the user's last known location (features/location.py)
+    weeks: bool = False  # also count distinct ISO weeks (active_weeks)
+    distinct: bool = False  # also count distinct values of the prop (distinct_count)
+    after: str | None = None  # only events after the user's latest event of this name
 
     @staticmethod
     def of(agg: ir.Agg) -> FeatureKey:
         window = None if agg.window is None else str(agg.window)
-        days = "days" in features.of(agg).columns
-        return FeatureKey(agg.event, agg.filter, agg.prop, window, days)
+        columns = features.of(agg).columns
+        return FeatureKey(
+            agg.event,
+            agg.filter,
+            agg.prop,
+            window,
+            days="days" in columns,
+            weeks="weeks" in columns,
+            distinct="dist" in columns,
+            after=agg.after,
+        )
+
+    @property
+    def windowed(self) -> bool:
+        """Do its events move with the clock: a window, or an after => bound?"""
+        return self.window is not None or self.after is not None
+
+    @property
+    def scanned(self) -> bool:
+        """Read from the user's events at each evaluation rather than kept as state."""
+        return self.windowed or self.days or self.weeks or self.distinct
 
     @property
     def text(self) -> str:
@@ -40,6 +62,8 @@ class FeatureKey:
         if self.location:
             return json.dumps(["location"])
         parts: list[object] = [self.event, repr(self.filter), self.prop, self.window, self.days]
+        if self.weeks or self.distinct or self.after is not None:
+            parts += [self.weeks, self.distinct, self.after]
         return json.dumps([*parts, self.recent] if self.recent else parts)
 
     @property
@@ -52,6 +76,7 @@ class FeatureKey:
             "prop": self.prop,
             "window_seconds": self.window,
             **({"recent": str(self.recent)} if self.recent else {}),
+            **({"after": self.after} if self.after is not None else {}),
         }
 
     @property
@@ -104,11 +129,12 @@ class SegmentPlan:
 
     @property
     def state_keys(self) -> list[FeatureKey]:
-        return [k for k in self.keys if k.window is None]
+        return [k for k in self.keys if not k.scanned]
 
     @property
     def window_keys(self) -> list[FeatureKey]:
-        return [k for k in self.keys if k.window is not None]
+        """Keys whose value can change with the clock alone, each with its own next instant."""
+        return [k for k in self.keys if k.windowed]
 
     @property
     def timed(self) -> bool:
@@ -220,7 +246,8 @@ def plan(segments: list[ir.Segment], versions: dict[str, int]) -> Plan:
     for seg in ordered:
         aggs = aggregates(seg.condition)
         keys = list(dict.fromkeys(FeatureKey.of(a) for a in aggs))
-        events = {a.event for a in aggs}
+        # An after => bound is read too: its events move the window's start.
+        events = {a.event for a in aggs} | {a.after for a in aggs if a.after is not None}
         located = ir.reads_location(seg.condition)
         if located:
             # Events that carry a location move it, and the profile's is the fallback.
@@ -277,7 +304,7 @@ def recent_features(segments: list[ir.Segment]) -> dict[FeatureKey, tuple[Featur
                         assert isinstance(value, Decimal)
                         simple[id(side)] = max(int(value.to_integral_value("ROUND_FLOOR")) + 1, 1)
         for node in ir.walk(seg.condition):
-            if not isinstance(node, ir.Agg) or node.window is None:
+            if not isinstance(node, ir.Agg) or node.window is None or node.after is not None:
                 continue
             key = FeatureKey.of(node)
             if _countable(node) and node.type == "bool":  # did(): at least one
@@ -301,6 +328,7 @@ def _countable(node: ir.Expr) -> bool:
     return (
         isinstance(node, ir.Agg)
         and node.window is not None
+        and node.after is None
         and node.prop is None
         and features.of(node).counts_events
     )

@@ -191,6 +191,11 @@ def prop_value(prop: str | None) -> str:
     return "NULL::numeric" if prop is None else f"segql.num(e.props -> {quote_literal(prop)})"
 
 
+def prop_text(prop: str | None) -> str:
+    """A prop as text, for distinct values: NULL when missing or JSON null."""
+    return "NULL::text" if prop is None else f"(e.props ->> {quote_literal(prop)})"
+
+
 def _no_agg(node: ir.Agg) -> str:
     raise TypeError("aggregates cannot appear inside a filter")
 

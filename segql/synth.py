@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import zlib
 from bisect import bisect
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -319,15 +320,18 @@ def _shopping_session(
     if channel == "app":
         yield 0.0, "app_open", _app_open(rng, w.population.home[index])
     yield _gap(rng), "page_view", f'{{"url":"{_landing_url(rng)}",{tail}'
-    cart: list[Product] = []
+    cart: list[tuple[Product, int]] = []
     views = min(MAX_SESSION_EVENTS // 3, 1 + int(rng.expovariate(0.45)))
     for _ in range(views):
         product = _pick_product(rng, w)
         yield _gap(rng), "page_view", f'{{"url":"/products/{product.id}",{tail}'
         yield _gap(rng), "product_viewed", f"{{{product.json},{tail}"
         if rng.random() < 0.18:
-            cart.append(product)
-            yield _gap(rng), "add_to_cart", f'{{{product.json},"quantity":1,{tail}'
+            quantity = _quantity(w.population.user_ids[index], order_no, product, len(cart))
+            cart.append((product, quantity))
+            line = round(product.price * quantity, 2)
+            props = f'"quantity":{quantity},"line_total":{line!r}'
+            yield _gap(rng), "add_to_cart", f"{{{product.json},{props},{tail}"
     rate = PLAN_BUY_RATE[w.population.plan[index]]
     if w.buy_boost is not None:
         rate = min(0.95, rate * w.buy_boost[index])
@@ -351,12 +355,22 @@ def _app_open(rng: random.Random, home: int) -> str:
     return f'{{"channel":"app","lat":{lat!r},"lon":{lon!r}}}'
 
 
-def _purchase(w: World, index: int, cart: list[Product], order_no: int, tail: str) -> str:
-    amount = round(sum(p.price for p in cart), 2)
+def _quantity(user: str, order_no: int, product: Product, position: int) -> int:
+    """Mostly one, sometimes two or three: from a checksum, not the session's generator, so
+    every other draw of the stream stays what it was before quantities varied."""
+    roll = zlib.crc32(f"{user}:{order_no}:{product.id}:{position}".encode()) % 10
+    return 1 if roll < 7 else 2 if roll < 9 else 3
+
+
+def _purchase(
+    w: World, index: int, cart: list[tuple[Product, int]], order_no: int, tail: str
+) -> str:
+    amount = round(sum(p.price * q for p, q in cart), 2)
     order_id = f"o-{w.population.user_ids[index]}-{order_no}"
+    quantity = sum(q for _, q in cart)
     return (
-        f'{{"amount":{amount!r},"category":"{cart[0].category}","order_id":"{order_id}",'
-        f'"items":{len(cart)},{tail}'
+        f'{{"amount":{amount!r},"category":"{cart[0][0].category}","order_id":"{order_id}",'
+        f'"items":{len(cart)},"quantity":{quantity},{tail}'
     )
 
 

@@ -23,6 +23,7 @@ SCENARIOS: list[str] = [
     "benchmarks.scenarios.timers",
     "benchmarks.scenarios.campaigns",
     "benchmarks.scenarios.dashboard",
+    "benchmarks.scenarios.breadth",
     "benchmarks.scenarios.geo",
     "benchmarks.scenarios.models",
     # Last: state and insert share a database kept until the run ends (benchmarks.loaded).

@@ -134,6 +134,42 @@ trait = st.sampled_from(
         "event_sum('buy', 'amount') / event_count('buy') > 4",
     ]
 )
+# -- purchase breadth: distinct_count, active_weeks, after => --------------------------------
+#
+# Distinct values of props that repeat, are null, missing or not numbers; ISO weeks; windows
+# opened by the user's latest event of another name, alone or with within and FILTER.
+
+after_event = st.sampled_from(EVENTS)
+
+
+@st.composite
+def breadth_leaf(draw: st.DrawFn) -> str:
+    ev = draw(event)
+    w = draw(window)
+    f = draw(prop_filter)
+    filt = f" FILTER (WHERE {f})" if f else ""
+    after = f", after => '{draw(after_event)}'" if draw(st.booleans()) else ""
+    within = f", within => '{w}'" if w else ""
+    kind = draw(st.sampled_from(["distinct", "weeks", "after"]))
+    if kind == "distinct":
+        prop = draw(st.sampled_from(["channel", "amount"]))
+        n = draw(st.integers(0, 4))
+        return f"distinct_count('{ev}', '{prop}'{within}{after}){filt} {draw(cmp)} {n}"
+    if kind == "weeks":
+        w = draw(st.sampled_from(["2 days", "1 week"]))
+        return f"active_weeks('{ev}', within => '{w}'{after}){filt} {draw(cmp)} {draw(small)}"
+    after = f", after => '{draw(after_event)}'"
+    shape = draw(st.sampled_from(["count", "did", "sum", "max", "last"]))
+    if shape == "count":
+        return f"event_count('{ev}'{within}{after}){filt} {draw(cmp)} {draw(small)}"
+    if shape == "did":
+        return f"did('{ev}'{within}{after}){filt}"
+    if shape == "last":
+        return f"last_event_at('{ev}'{within}{after}){filt} > now() - interval '{draw(ago)}'"
+    fn = f"event_{shape}"
+    return f"{fn}('{ev}', 'amount'{within}{after}){filt} {draw(cmp)} {draw(st.integers(0, 12))}"
+
+
 # -- predictive scores ---------------------------------------------------------------------------
 #
 # score('m') of a fixed model inserted directly as a trained version (`oracle_model`): windowed
@@ -336,7 +372,7 @@ def geo_profile_rows(draw: st.DrawFn) -> list[tuple[str, dict[str, object]]]:
 
 
 # The leaf union: every construct's leaves.
-any_leaf = st.one_of(aggregate(), trait, score_leaf, geo_leaf())
+any_leaf = st.one_of(aggregate(), trait, score_leaf, geo_leaf(), breadth_leaf())
 
 geo_step = st.one_of(
     step,
@@ -419,6 +455,19 @@ def apply(conn: psycopg.Connection, clock: datetime, action: tuple) -> datetime:
         conn.execute(
             "DELETE FROM segql.events WHERE id %% %s = %s", [action[1], action[2] % action[1]]
         )
+    elif kind == "latest":  # the latest event of a name at or before the clock, per user
+        latest = (
+            "SELECT DISTINCT ON (user_id) id FROM segql.events WHERE name = %s AND ts <= %s "
+            "ORDER BY user_id, ts DESC, id DESC"
+        )
+        if action[2] == 0:
+            conn.execute(f"DELETE FROM segql.events WHERE id IN ({latest})", [action[1], clock])
+        else:
+            conn.execute(
+                "UPDATE segql.events SET ts = ts + %s * interval '1 minute' "
+                f"WHERE id IN ({latest})",
+                [action[2], action[1], clock],
+            )
     elif kind == "delete_profile":
         conn.execute("DELETE FROM segql.profiles WHERE user_id = %s", [action[1]])
     elif kind == "clock":
@@ -740,5 +789,45 @@ def _derived_state(conn: psycopg.Connection) -> tuple[list[tuple], ...]:  # type
     steps=st.lists(timed_step, min_size=1, max_size=12),
 )
 def test_scores_are_exact_in_time(oracle_url: str, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    with psycopg.connect(oracle_url) as conn:
+        check_stream(conn, text, steps)
+
+
+# -- purchase breadth, timed: the latest bounding event deleted or moved, same-instant events -----
+
+
+@st.composite
+def same_instant_rows(draw: st.DrawFn) -> list[tuple[str, str, int, dict[str, object]]]:
+    """Events of several names at a few shared instants, so some fall on their bound's ts."""
+    rows = draw(event_rows(before=near, after=near))
+    at = rows[0][2]
+    users = draw(st.lists(st.sampled_from(USERS), min_size=1, max_size=3))
+    names = draw(st.lists(st.sampled_from(EVENTS), min_size=2, max_size=5))
+    channels = ["web", "app", "web", "email"]
+    return rows + [
+        (u, n, at, {"channel": channels[i % 4], "amount": i % 3})
+        for u in users
+        for i, n in enumerate(names)
+    ]
+
+
+breadth_step = st.one_of(
+    st.tuples(st.just("events"), same_instant_rows()),
+    st.tuples(st.just("events"), event_rows(before=near, after=near)),
+    st.tuples(st.just("latest"), st.sampled_from(EVENTS), st.sampled_from([0, 0, -30, 30, 180])),
+    st.tuples(st.just("update_events"), st.integers(2, 5), st.integers(0, 4)),
+    st.tuples(st.just("delete_events"), st.integers(2, 6), st.integers(0, 5)),
+    st.tuples(st.just("clock"), st.one_of(st.integers(1, 3 * 3600), st.integers(86400, 9 * 86400))),
+    st.tuples(st.just("rewind"), st.integers(1, 3 * 3600)),
+    st.tuples(st.just("next_due"), st.sampled_from([-1, 0, 1])),
+    st.tuples(st.just("next_edge"), st.integers(0, 3), st.sampled_from([-1, 0, 1])),
+)
+
+
+@settings(settings.get_profile(PROFILE))
+@given(
+    text=definitions(breadth_leaf(), most=2), steps=st.lists(breadth_step, min_size=1, max_size=12)
+)
+def test_breadth_is_exact(oracle_url: str, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
     with psycopg.connect(oracle_url) as conn:
         check_stream(conn, text, steps)

@@ -196,6 +196,26 @@ def test_any_size_is_exact_ordered_and_valid_json(
         last[event["user_id"]] = ts
 
 
+def test_cart_adds_carry_quantities_and_line_totals_that_purchases_add_up() -> None:
+    carts: defaultdict[str, float] = defaultdict(float)
+    quantities: set[int] = set()
+    categories: defaultdict[str, set[str]] = defaultdict(set)
+    for event in _events(30_000):
+        props, user = event["props"], event["user_id"]
+        if event["name"] == "add_to_cart":
+            quantities.add(props["quantity"])
+            assert props["line_total"] == round(props["price"] * props["quantity"], 2)
+            carts[user] += props["line_total"]
+        elif event["name"] == "purchase":
+            # A purchase follows its cart's adds in the same session, with nothing between.
+            assert props["amount"] <= round(carts[user], 2) + 0.01
+            assert props["quantity"] >= props["items"]
+            categories[user].add(props["category"])
+            carts[user] = 0.0
+    assert quantities == {1, 2, 3}
+    assert any(len(c) >= 3 for c in categories.values())
+
+
 def test_a_lifecycle_makes_users_churn_and_buy_at_their_own_rates() -> None:
     start, end = datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
     rows = list(synth.event_rows(20_000, 500, 4, start, end, with_lifecycle=True))
