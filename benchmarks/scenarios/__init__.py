@@ -24,6 +24,8 @@ SCENARIOS: list[str] = [
     "benchmarks.scenarios.campaigns",
     "benchmarks.scenarios.dashboard",
     "benchmarks.scenarios.rfm",
+    "benchmarks.scenarios.breadth",
+    "benchmarks.scenarios.geo",
     "benchmarks.scenarios.models",
     # Last: state and insert share a database kept until the run ends (benchmarks.loaded).
     "benchmarks.scenarios.listen",

@@ -1,13 +1,13 @@
 """RFM cutpoints, and tier groups in the catalog.
 
 Revision ID: 0008
-Revises: 0009
+Revises: 0010
 """
 
 from alembic import op
 
 revision = "0008"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

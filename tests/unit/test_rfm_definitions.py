@@ -29,6 +29,7 @@ def checked(text: str) -> list[ir.Segment]:
         ("did('x') FILTER (WHERE rfm_recency('x') > 3)", 44, "cannot be used inside filter"),
         ("rfm_recency('buy') > now()", 21, "cannot compare a number with a timestamp"),
         ("rfm_recncy('buy') > 3", 21, "unknown function 'rfm_recncy'"),
+        ("rfm_frequency('buy', after => 'view') > 3", 21, "takes no after =>"),
     ],
 )
 def test_bad_scores_are_refused_at_their_place(condition: str, col: int, problem: str) -> None:
