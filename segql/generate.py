@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 
 from segql import features, ir
-from segql.features import STATE_COLUMNS, next_change
+from segql.features import STATE_COLUMNS, next_change, sequence
 from segql.plan import FeatureKey, Group, Plan, SegmentPlan
 from segql.render import (
     Renderer,
@@ -128,6 +128,7 @@ class SegmentSQL:
 def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
     """The incremental function and the full query of one segment."""
     refs, joins = _feature_joins(plan, seg.keys, _columns([seg]))
+    seqs = sequence_joins(seg.sequences, joins)
 
     def member(node: ir.InSegment) -> str:
         return (
@@ -135,7 +136,11 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
             f"WHERE m.segment = {quote_literal(node.name)} AND m.user_id = u.user_id)"
         )
 
-    render = Renderer(lambda a: features.value(a, *refs[FeatureKey.of(a)]), member)
+    render = Renderer(
+        lambda a: features.value(a, *refs[FeatureKey.of(a)]),
+        member,
+        sequence=lambda q: sequence.value(seqs[q]),
+    )
     fn = function_name(seg.name, seg.version)
     create = template(
         "segment.sql.j2",
@@ -144,7 +149,7 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
         fn=fn,
         timed=seg.timed,
         predicate=render(seg.segment.condition),
-        due=_timer_due(seg, refs, render),
+        due=_timer_due(seg, refs, render, seqs),
         joins=joins,
     )
     return SegmentSQL(fn, create, full_query(seg))
@@ -200,19 +205,35 @@ def _feature_joins(
     return refs, joins
 
 
+def sequence_joins(seqs: list[ir.Sequence], joins: list[str]) -> dict[ir.Sequence, str]:
+    """One read per distinct sequence for the outer user, appended to `joins`."""
+    aliases: dict[ir.Sequence, str] = {}
+    for seq in seqs:
+        if seq not in aliases:
+            aliases[seq] = f"q{len(aliases) + 1}"
+            joins.append(sequence.read(aliases[seq], seq))
+    return aliases
+
+
 def _due(ref: tuple[str, str]) -> str:
     return f"{ref[0]}.{ref[1]}due"
 
 
-def _timer_due(seg: SegmentPlan, refs: dict[FeatureKey, tuple[str, str]], render: Renderer) -> str:
-    """When the user must be evaluated again with no new data: the earliest instant a window
-    or a comparison with now() changes, unless the outcome is settled whatever the clock does
-    (see `_Fate`); then no timer is kept at all."""
+def _timer_due(
+    seg: SegmentPlan,
+    refs: dict[FeatureKey, tuple[str, str]],
+    render: Renderer,
+    seqs: dict[ir.Sequence, str],
+) -> str:
+    """When the user must be evaluated again with no new data: the earliest instant a window,
+    a sequence or a comparison with now() changes, unless the outcome is settled whatever the
+    clock does (see `_Fate`); then no timer is kept at all."""
     dues = [_due(refs[k]) for k in seg.window_keys]
+    dues += [sequence.due(seqs[q]) for q in seg.sequences]
     dues += [render.crossing(atom, slope) for atom, slope in seg.atoms]
     if not dues:
         return "NULL::timestamptz"
-    settled = _Fates(seg, refs, render)(seg.segment.condition).settled
+    settled = _Fates(seg, refs, render, seqs)(seg.segment.condition).settled
     least = f"LEAST({', '.join(dues)})"
     if settled == "false":
         return least
@@ -254,11 +275,16 @@ _UNKNOWN = _Fate("false", "false", "false")
 
 class _Fates:
     def __init__(
-        self, seg: SegmentPlan, refs: dict[FeatureKey, tuple[str, str]], render: Renderer
+        self,
+        seg: SegmentPlan,
+        refs: dict[FeatureKey, tuple[str, str]],
+        render: Renderer,
+        seqs: dict[ir.Sequence, str],
     ) -> None:
         self.atoms = seg.atoms
         self.refs = refs
         self.render = render
+        self.seqs = seqs
 
     def __call__(self, node: ir.Expr) -> _Fate:
         if not _moves(node):
@@ -277,6 +303,11 @@ class _Fates:
             return _Fate(kid.settled, kid.false, kid.true)
         if isinstance(node, ir.Agg):
             return self.falling_bool(node)
+        if isinstance(node, ir.Sequence):
+            # It changes only at its own due instant: with none ahead, it holds its value.
+            still = f"({sequence.due(self.seqs[node])} IS NULL)"
+            value = self.render(node)
+            return _Fate(still, f"({still} AND {value})", f"({still} AND NOT {value})")
         if isinstance(node, ir.Compare):
             return self.compare(node)
         return _UNKNOWN
@@ -328,7 +359,7 @@ def _falling(node: ir.Expr) -> bool:
 
 
 def _windowed(node: ir.Expr) -> bool:
-    return isinstance(node, ir.Agg) and node.window is not None
+    return (isinstance(node, ir.Agg) and node.window is not None) or isinstance(node, ir.Sequence)
 
 
 def _moves(node: ir.Expr) -> bool:
@@ -437,11 +468,16 @@ def group_sql(plan: Plan, group: Group, fn: str) -> str:
     segments = group.members
     keys = [k for s in segments for k in s.keys]
     refs, joins = _feature_joins(plan, keys, _columns(segments))
+    seqs = sequence_joins([q for s in segments for q in s.sequences], joins)
 
     def no_segment(node: ir.InSegment) -> str:
         raise TypeError("grouped segments read no other segment")
 
-    render = Renderer(lambda a: features.value(a, *refs[FeatureKey.of(a)]), no_segment)
+    render = Renderer(
+        lambda a: features.value(a, *refs[FeatureKey.of(a)]),
+        no_segment,
+        sequence=lambda q: sequence.value(seqs[q]),
+    )
     members = []
     for s in segments:
         members.append(
@@ -450,7 +486,7 @@ def group_sql(plan: Plan, group: Group, fn: str) -> str:
                 "version": s.version,
                 "timed": s.timed,
                 "predicate": render(s.segment.condition),
-                "due": _timer_due(s, refs, render),
+                "due": _timer_due(s, refs, render, seqs),
             }
         )
     return template(
@@ -487,18 +523,27 @@ def full_query(seg: SegmentPlan) -> str:
     by_name = {s.name: s for s in seg.inlined}
     aliases: dict[FeatureKey, str] = {}
     joins: list[str] = []
+    seqs: dict[ir.Sequence, str] = {}
     for s in [seg.segment, *seg.inlined]:
         for agg in _aggs(s.condition):
             key = FeatureKey.of(agg)
             if key not in aliases:
                 aliases[key] = f"a{len(aliases) + 1}"
                 joins.append(grouped(aliases[key], key))
+        for q in (n for n in ir.walk(s.condition) if isinstance(n, ir.Sequence)):
+            if q not in seqs:
+                seqs[q] = f"q{len(seqs) + 1}"
+                joins.append(sequence.grouped(seqs[q], q))
 
     def inline(node: ir.InSegment) -> str:
         # Membership is never unknown: a NULL condition means "not a member".
         return f"coalesce({render(by_name[node.name].condition)}, false)"
 
-    render = Renderer(lambda a: features.value(a, aliases[FeatureKey.of(a)]), inline)
+    render = Renderer(
+        lambda a: features.value(a, aliases[FeatureKey.of(a)]),
+        inline,
+        sequence=lambda q: sequence.value(seqs[q]),
+    )
     return template("full.sql.j2", joins=joins, predicate=render(seg.segment.condition))
 
 
@@ -690,6 +735,7 @@ def empty_member_sql(seg: SegmentPlan, deps: dict[str, bool]) -> str:
     render = Renderer(
         lambda a: features.value(a, "z"),
         lambda node: "true" if deps.get(node.name, True) else "false",
+        sequence=lambda q: "false",  # no events, no chain
     )
     dues = [render.crossing(atom, slope) for atom, slope in seg.atoms]
     due = f"LEAST({', '.join(dues)})" if dues else "NULL::timestamptz"

@@ -78,6 +78,33 @@ class Agg:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One step of a sequence: events of a name (None: any event) passing an optional filter."""
+
+    event: str | None
+    filter: Expr | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """`sequence(step, step, ...)`: the steps happened in order, strictly increasing in ts.
+
+    `window`: the whole chain spans at most this many seconds (last.ts - first.ts <= window);
+    `since`: the first step lies after now() - since. Both None when not given.
+    """
+
+    steps: tuple[Step, ...]
+    window: Decimal | None
+    since: Decimal | None
+    type: Type = "bool"
+    span: Span = _span()
+    # How the user wrote the intervals, for `why`; not part of the meaning.
+    window_text: str | None = field(default=None, compare=False, repr=False)
+    since_text: str | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class InSegment:
     name: str
     type: Type = "bool"
@@ -162,6 +189,7 @@ Expr = (
     | Trait
     | Prop
     | Agg
+    | Sequence
     | InSegment
     | Arith
     | Neg

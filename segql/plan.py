@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from segql import features, ir
+from segql.features import sequence
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class SegmentPlan:
     reads_traits: bool
     atoms: list[tuple[ir.Compare, int]]
     inlined: list[ir.Segment] = field(default_factory=list)  # dependencies, for the full query
+    sequences: list[ir.Sequence] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -80,7 +82,7 @@ class SegmentPlan:
     @property
     def timed(self) -> bool:
         """Can membership change with no new event?"""
-        return bool(self.window_keys or self.atoms)
+        return bool(self.window_keys or self.atoms or self.sequences)
 
 
 @dataclass
@@ -160,6 +162,11 @@ def aggregates(condition: ir.Expr) -> list[ir.Agg]:
     return [n for n in ir.walk(condition) if isinstance(n, ir.Agg)]
 
 
+def sequences(condition: ir.Expr) -> list[ir.Sequence]:
+    """The distinct sequences a condition reads, in the order they appear."""
+    return list(dict.fromkeys(n for n in ir.walk(condition) if isinstance(n, ir.Sequence)))
+
+
 def topological(segments: list[ir.Segment]) -> list[ir.Segment]:
     by_name = {s.name: s for s in segments}
     out: list[ir.Segment] = []
@@ -187,15 +194,18 @@ def plan(segments: list[ir.Segment], versions: dict[str, int]) -> Plan:
     for seg in ordered:
         aggs = aggregates(seg.condition)
         keys = list(dict.fromkeys(FeatureKey.of(a) for a in aggs))
+        seqs = sequences(seg.condition)
+        steps = [e for q in seqs for e in sequence.events(q)]
         plans.append(
             SegmentPlan(
                 segment=seg,
                 version=versions[seg.name],
                 keys=keys,
-                events=frozenset(a.event for a in aggs),
+                events=frozenset([*(a.event for a in aggs), *steps]),
                 reads_traits=any(isinstance(n, ir.Trait) for n in ir.walk(seg.condition)),
                 atoms=ir.time_atoms(seg.condition),
                 inlined=_closure(seg, by_name),
+                sequences=seqs,
             )
         )
     return Plan(plans, {}, recent=recent_features(ordered), groups=groups(plans))

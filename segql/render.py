@@ -64,11 +64,13 @@ class Renderer:
         segment: Callable[[ir.InSegment], str],
         row: str = "p.traits",
         clock: str = "clk.now",
+        sequence: Callable[[ir.Sequence], str] | None = None,
     ) -> None:
         self.agg = agg
         self.segment = segment
         self.row = row
         self.clock = clock
+        self.sequence = sequence or _no_sequence
 
     def __call__(self, node: ir.Expr) -> str:
         if isinstance(node, ir.Const):
@@ -81,6 +83,8 @@ class Renderer:
             return json_field("e.props", node.key, node.type)
         if isinstance(node, ir.Agg):
             return self.agg(node)
+        if isinstance(node, ir.Sequence):
+            return self.sequence(node)
         if isinstance(node, ir.InSegment):
             return self.segment(node)
         if isinstance(node, ir.Arith):
@@ -167,3 +171,7 @@ def _no_agg(node: ir.Agg) -> str:
 
 def _no_segment(node: ir.InSegment) -> str:
     raise TypeError("in_segment cannot appear inside a filter")
+
+
+def _no_sequence(node: ir.Sequence) -> str:
+    raise TypeError("sequence() cannot appear here")

@@ -133,7 +133,24 @@ trait = st.sampled_from(
         "event_sum('buy', 'amount') / event_count('buy') > 4",
     ]
 )
-any_leaf = st.one_of(aggregate(), trait)
+
+
+# sequence(): 2 or 3 steps (a name may repeat), each with its own filter, optional span and
+# lookback; the lookbacks are window widths, so next_edge lands on the instants chains leave.
+@st.composite
+def sequence_leaf(draw: st.DrawFn) -> str:
+    steps = []
+    for _ in range(draw(st.integers(2, 3))):
+        f = draw(prop_filter)
+        steps.append(f"'{draw(event)}'" + (f" FILTER (WHERE {f})" if f else ""))
+    for arg in ("within", "since"):
+        w = draw(window)
+        if w:
+            steps.append(f"{arg} => '{w}'")
+    return f"sequence({', '.join(steps)})"
+
+
+any_leaf = st.one_of(aggregate(), trait, sequence_leaf())
 
 
 @st.composite
@@ -485,6 +502,17 @@ timed_step = st.one_of(
 @settings(settings.get_profile(PROFILE))
 @given(text=definitions(timed_leaf(), most=2), steps=st.lists(timed_step, min_size=1, max_size=12))
 def test_timers_are_exact(oracle_url: str, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    with psycopg.connect(oracle_url) as conn:
+        check_stream(conn, text, steps)
+
+
+@settings(settings.get_profile(PROFILE))
+@given(
+    text=definitions(st.one_of(sequence_leaf(), timed_leaf()), most=2),
+    steps=st.lists(timed_step, min_size=1, max_size=12),
+)
+def test_sequence_timers_are_exact(oracle_url: str, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    """Sequences near the clock: future steps, chains leaving `since`, under AND/OR/NOT."""
     with psycopg.connect(oracle_url) as conn:
         check_stream(conn, text, steps)
 

@@ -1,0 +1,100 @@
+"""sequence('a', 'b', ... [, within => W] [, since => L]): the steps happened in this order.
+
+True when the user has events e1, e2, ... matching the steps with e1.ts < e2.ts < ..., the last
+at or before now(), spanning at most W (last.ts - first.ts <= W) and, with `since`, the first
+after now() - L. Over no events it is false.
+
+The two sides compute it differently, so that the oracle checks one against the other:
+
+- the incremental read takes each candidate first step and follows it greedily, each next step
+  the earliest matching event after the previous one (one index probe per step through
+  `(user_id, name, ts)`): the earliest possible chain end for that start. Without `within`,
+  only the earliest start in range matters, since later starts can only end later;
+- the full query keeps, for every event of step k, the latest first step of any chain through
+  it (a running maximum over the previous step's events, strictly earlier in ts): the latest
+  start gives both the shortest span and the most recent first step.
+
+With no new event, the value changes only when a chain's end comes due (an event stamped after
+the clock) or, with `since`, when a chain's first step leaves the lookback (at its ts + L).
+"""
+
+from __future__ import annotations
+
+from segql import ir
+from segql.render import event_match, seconds
+
+EARLIER = "interval '1 microsecond'"  # timestamps have microsecond resolution
+
+
+def events(seq: ir.Sequence) -> list[str | None]:
+    """The event names the steps read (None: any event)."""
+    return [s.event for s in seq.steps]
+
+
+def value(alias: str) -> str:
+    return f"coalesce({alias}.hit, false)"
+
+
+def due(alias: str) -> str:
+    return f"{alias}.due"
+
+
+def read(alias: str, seq: ir.Sequence) -> str:
+    """The outer user's value at its own instant `clk.now`, and the next instant it can change
+    with no new event (`due`), from that user's events only."""
+    steps = seq.steps
+    start = ["e.user_id = u.user_id", event_match(steps[0].event, steps[0].filter)]
+    if seq.since is not None:
+        start.append(f"e.ts > clk.now - {seconds(seq.since)}")
+    limit = " ORDER BY e.ts LIMIT 1" if seq.window is None else ""
+    parts = [f"(SELECT e.ts FROM segql.events e WHERE {' AND '.join(start)}{limit}) s1"]
+    for number, step in enumerate(steps[1:], start=2):
+        cond = [
+            "e.user_id = u.user_id",
+            event_match(step.event, step.filter),
+            f"e.ts > s{number - 1}.ts",
+        ]
+        if seq.window is not None:
+            cond.append(f"e.ts <= s1.ts + {seconds(seq.window)}")
+        parts.append(
+            f"CROSS JOIN LATERAL (SELECT min(e.ts) AS ts FROM segql.events e "
+            f"WHERE {' AND '.join(cond)}) s{number}"
+        )
+    last = f"s{len(steps)}.ts"
+    leaves = ""
+    if seq.since is not None:
+        # Starts are read only while inside the lookback, so ts + L is still ahead.
+        leaves = f" WHEN {last} IS NOT NULL THEN s1.ts + {seconds(seq.since)}"
+    due_at = f"CASE WHEN {last} > clk.now THEN {last}{leaves} END"
+    return (
+        f"LEFT JOIN LATERAL (SELECT bool_or({last} <= clk.now) AS hit, min({due_at}) AS due "
+        f"FROM {' '.join(parts)}) {alias} ON true"
+    )
+
+
+def grouped(alias: str, seq: ir.Sequence) -> str:
+    """Every user's value in one pass over the steps' events (the full-recompute query)."""
+    chain = (
+        f"(SELECT e.user_id, e.ts, e.ts AS start FROM segql.events e "
+        f"WHERE {event_match(seq.steps[0].event, seq.steps[0].filter)})"
+    )
+    for step in seq.steps[1:]:
+        # The latest start of a chain through any strictly earlier event of the previous step.
+        chain = (
+            "(SELECT w.user_id, w.ts, w.start FROM (SELECT m.user_id, m.ts, m.step, "
+            "max(m.start) OVER (PARTITION BY m.user_id ORDER BY m.ts "
+            f"RANGE BETWEEN UNBOUNDED PRECEDING AND {EARLIER} PRECEDING) AS start "
+            f"FROM (SELECT p.user_id, p.ts, p.start, false AS step FROM {chain} p "
+            "UNION ALL SELECT e.user_id, e.ts, NULL::timestamptz, true FROM segql.events e "
+            f"WHERE {event_match(step.event, step.filter)}) m) w "
+            "WHERE w.step AND w.start IS NOT NULL)"
+        )
+    cond = ["c.ts <= clk.now"]
+    if seq.window is not None:
+        cond.append(f"c.ts - c.start <= {seconds(seq.window)}")
+    if seq.since is not None:
+        cond.append(f"c.start > clk.now - {seconds(seq.since)}")
+    return (
+        f"LEFT JOIN (SELECT c.user_id, true AS hit FROM {chain} c CROSS JOIN clk "
+        f"WHERE {' AND '.join(cond)} GROUP BY c.user_id) {alias} ON {alias}.user_id = u.user_id"
+    )
