@@ -20,6 +20,7 @@ from segql import features, generate, ir
 from segql.check import check
 from segql.deploy import require_segment
 from segql.errors import SegqlError
+from segql.features import sequence
 from segql.feed import Change
 from segql.parse import parse_text
 from segql.plan import FeatureKey
@@ -277,7 +278,7 @@ def _leaves(node: ir.Expr) -> list[ir.Expr]:
     """What an item reads about the user: features, traits, other segments (each once)."""
     out: dict[ir.Expr, None] = {}
     for n in ir.walk(node):
-        if isinstance(n, (ir.Agg, ir.Trait, ir.InSegment)):
+        if isinstance(n, (ir.Agg, ir.Sequence, ir.Trait, ir.InSegment)):
             out.setdefault(n, None)
     return list(out)
 
@@ -298,6 +299,9 @@ def _evaluate(
         if key not in aliases:
             aliases[key] = f"a{len(aliases) + 1}"
             joins.append(generate.lateral(aliases[key], key))
+    seqs = generate.sequence_joins(
+        [n for n in ir.walk(segment.condition) if isinstance(n, ir.Sequence)], joins
+    )
 
     def member(node: ir.InSegment) -> str:
         return (
@@ -305,7 +309,11 @@ def _evaluate(
             f"WHERE m.segment = {quote_literal(node.name)} AND m.user_id = u.user_id)"
         )
 
-    render = Renderer(lambda a: features.value(a, aliases[FeatureKey.of(a)]), member)
+    render = Renderer(
+        lambda a: features.value(a, aliases[FeatureKey.of(a)]),
+        member,
+        sequence=lambda q: sequence.value(seqs[q]),
+    )
     columns = {"now": "clk.now", "holds": f"coalesce({render(segment.condition)}, false)"}
     for i, item in enumerate(items):
         columns[f"item{i}"] = render(item)
@@ -356,6 +364,8 @@ def _show(node: ir.Expr, top: bool = False) -> str:
         return node.key if _PLAIN_NAME.match(node.key) else '"' + node.key.replace('"', '""') + '"'
     if isinstance(node, ir.Agg):
         return _show_agg(node)
+    if isinstance(node, ir.Sequence):
+        return _show_sequence(node)
     if isinstance(node, ir.InSegment):
         return f"in_segment({_sql_string(node.name)})"
     if isinstance(node, ir.Arith):
@@ -395,6 +405,22 @@ def _show_agg(node: ir.Agg) -> str:
     if node.filter is not None:
         text += f" FILTER (WHERE {_show(node.filter, top=True)})"
     return text
+
+
+def _show_sequence(node: ir.Sequence) -> str:
+    args = []
+    for step in node.steps:
+        text = _sql_string(step.event if step.event is not None else "*")
+        if step.filter is not None:
+            text += f" FILTER (WHERE {_show(step.filter, top=True)})"
+        args.append(text)
+    for name, secs, words in (
+        ("within", node.window, node.window_text),
+        ("since", node.since, node.since_text),
+    ):
+        if secs is not None:
+            args.append(f"{name} => {_sql_string(words or _interval_text(secs))}")
+    return f"sequence({', '.join(args)})"
 
 
 def _show_const(node: ir.Const) -> str:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from segql import deploy, run
+from segql import deploy, history, run
 from segql.parse import parse_text
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -118,3 +118,16 @@ def test_since_lets_the_chain_go_at_the_first_steps_ts_plus_lookback(
     assert exits["g:funnel_today"] == first + timedelta(days=1)
     assert exits["h:fast_funnel"] == T0 - 90 * MIN + timedelta(hours=2)
     assert exits["h:funnel_today"] == T0 - 90 * MIN + timedelta(days=1)
+
+
+def test_why_shows_the_sequence_and_its_next_instant(conn: psycopg.Connection) -> None:
+    _setup(conn)
+    _track(conn, ("f", "view", T0 - MIN, {}), ("f", "cart", T0 + 5 * MIN, {"price": 99}))
+    e = history.why(conn, "view_then_cart", "f")
+    assert (e.member, e.holds) == (False, False)
+    (chain,) = e.conditions
+    assert chain.text == (
+        "sequence('view', 'cart' FILTER (WHERE price > 50), within => '10 minutes')"
+    )
+    assert [(v.label, v.value) for v in chain.values] == [(chain.text, False)]
+    assert e.next_timer == T0 + 5 * MIN
