@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 from sqlglot import exp
 
@@ -27,7 +27,8 @@ MAX_INTERVAL_SECONDS = 36500 * 86400
 MAX_SEQUENCE_STEPS = 8
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
-FUNCTIONS = sorted([*features.AGGREGATES, "in_segment", "now", "sequence"])
+SESSION_FUNCTIONS = ("session_count", "avg_session_minutes")
+FUNCTIONS = sorted([*features.AGGREGATES, *SESSION_FUNCTIONS, "in_segment", "now", "sequence"])
 
 COMPARISONS: dict[type[exp.Expression], str] = {
     exp.EQ: "=",
@@ -444,6 +445,8 @@ class Checker:
                 return features.AGGREGATES[name].type
             if name in ("in_segment", "sequence"):
                 return "bool"
+            if name in SESSION_FUNCTIONS:
+                return "num"
             return None
         if type(node) in ARITHMETIC:
             op = ARITHMETIC[type(node)]
@@ -543,7 +546,9 @@ class Checker:
             return self.in_segment(list(fn.expressions), where, scope, span)
         if name == "sequence" and scope != "filter":
             return self.sequence(list(fn.expressions), where, span)
-        if name not in features.AGGREGATES and name != "sequence":
+        if name in SESSION_FUNCTIONS and scope != "filter":
+            return self.session(name, list(fn.expressions), where, span)
+        if name not in features.AGGREGATES and name not in ("sequence", *SESSION_FUNCTIONS):
             self.fail(
                 span_of(fn, self.source),
                 f"unknown function '{name}'",
@@ -614,6 +619,43 @@ class Checker:
             window_text=_interval_words(given["within"].expression) if "within" in given else None,
             since_text=_interval_words(given["since"].expression) if "since" in given else None,
         )
+
+    def session(
+        self, name: str, args: list[exp.Expression], where: exp.Expression | None, span: Span
+    ) -> ir.Expr:
+        """session_count(['<event>',] within => W), avg_session_minutes(within => W)."""
+        usage = (
+            "write session_count(within => '7 days') or session_count('purchase', within => "
+            "'30 days')"
+            if name == "session_count"
+            else "write avg_session_minutes(within => '30 days')"
+        )
+        if where is not None:
+            self.fail(
+                span,
+                f"{name}() takes no FILTER: sessions are made of all the user's events",
+                "count sessions with an event of one name: session_count('purchase', "
+                "within => '30 days')",
+            )
+        positional = [a for a in args if not isinstance(a, exp.Kwarg)]
+        named = [a for a in args if isinstance(a, exp.Kwarg)]
+        most = 1 if name == "session_count" else 0
+        if len(positional) > most:
+            self.fail(
+                span_of(positional[most], self.source), f"too many arguments to {name}", usage
+            )
+        event: str | None = None
+        if positional:
+            arg = positional[0]
+            if not _is_string(arg) or not str(arg.this) or "\x00" in str(arg.this):
+                self.fail(span_of(arg, self.source), f"{name} expects a quoted event name", usage)
+            event = None if str(arg.this) == "*" else str(arg.this)
+        window = self.named_window(named)
+        if window is None:
+            self.fail(span, f"{name} needs a window", usage)
+        within = named[0].expression
+        kind: Literal["count", "avg"] = "count" if name == "session_count" else "avg"
+        return ir.Session(kind, event, window, span=span, window_text=_interval_words(within))
 
     def step(self, arg: exp.Expression, usage: str) -> ir.Step:
         where = None

@@ -7,6 +7,7 @@ old one and swapped in within one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
@@ -15,8 +16,9 @@ from typing import Any
 import jinja2
 
 from segql import features, ir
-from segql.features import STATE_COLUMNS, next_change, sequence
+from segql.features import STATE_COLUMNS, next_change, scan_kind
 from segql.plan import FeatureKey, Group, Plan, SegmentPlan
+from segql.plan import scans as plan_scans
 from segql.render import (
     Renderer,
     event_match,
@@ -128,7 +130,7 @@ class SegmentSQL:
 def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
     """The incremental function and the full query of one segment."""
     refs, joins = _feature_joins(plan, seg.keys, _columns([seg]))
-    seqs = sequence_joins(seg.sequences, joins)
+    seqs = scan_joins(seg.scans, joins)
 
     def member(node: ir.InSegment) -> str:
         return (
@@ -139,7 +141,7 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
     render = Renderer(
         lambda a: features.value(a, *refs[FeatureKey.of(a)]),
         member,
-        sequence=lambda q: sequence.value(seqs[q]),
+        scan=_scan_value(seqs),
     )
     fn = function_name(seg.name, seg.version)
     create = template(
@@ -205,14 +207,19 @@ def _feature_joins(
     return refs, joins
 
 
-def sequence_joins(seqs: list[ir.Sequence], joins: list[str]) -> dict[ir.Sequence, str]:
-    """One read per distinct sequence for the outer user, appended to `joins`."""
-    aliases: dict[ir.Sequence, str] = {}
-    for seq in seqs:
-        if seq not in aliases:
-            aliases[seq] = f"q{len(aliases) + 1}"
-            joins.append(sequence.read(aliases[seq], seq))
+def scan_joins(nodes: list[ir.Scan], joins: list[str]) -> dict[ir.Scan, str]:
+    """One read per distinct sequence or session feature for the outer user, appended to
+    `joins`."""
+    aliases: dict[ir.Scan, str] = {}
+    for node in nodes:
+        if node not in aliases:
+            aliases[node] = f"q{len(aliases) + 1}"
+            joins.append(scan_kind(node).read(aliases[node], node))
     return aliases
+
+
+def _scan_value(aliases: dict[ir.Scan, str]) -> Callable[[ir.Scan], str]:
+    return lambda node: scan_kind(node).value(aliases[node], node)
 
 
 def _due(ref: tuple[str, str]) -> str:
@@ -223,13 +230,13 @@ def _timer_due(
     seg: SegmentPlan,
     refs: dict[FeatureKey, tuple[str, str]],
     render: Renderer,
-    seqs: dict[ir.Sequence, str],
+    seqs: dict[ir.Scan, str],
 ) -> str:
     """When the user must be evaluated again with no new data: the earliest instant a window,
     a sequence or a comparison with now() changes, unless the outcome is settled whatever the
     clock does (see `_Fate`); then no timer is kept at all."""
     dues = [_due(refs[k]) for k in seg.window_keys]
-    dues += [sequence.due(seqs[q]) for q in seg.sequences]
+    dues += [f"{seqs[q]}.due" for q in seg.scans]
     dues += [render.crossing(atom, slope) for atom, slope in seg.atoms]
     if not dues:
         return "NULL::timestamptz"
@@ -279,7 +286,7 @@ class _Fates:
         seg: SegmentPlan,
         refs: dict[FeatureKey, tuple[str, str]],
         render: Renderer,
-        seqs: dict[ir.Sequence, str],
+        seqs: dict[ir.Scan, str],
     ) -> None:
         self.atoms = seg.atoms
         self.refs = refs
@@ -305,7 +312,7 @@ class _Fates:
             return self.falling_bool(node)
         if isinstance(node, ir.Sequence):
             # It changes only at its own due instant: with none ahead, it holds its value.
-            still = f"({sequence.due(self.seqs[node])} IS NULL)"
+            still = f"({self.seqs[node]}.due IS NULL)"
             value = self.render(node)
             return _Fate(still, f"({still} AND {value})", f"({still} AND NOT {value})")
         if isinstance(node, ir.Compare):
@@ -359,7 +366,9 @@ def _falling(node: ir.Expr) -> bool:
 
 
 def _windowed(node: ir.Expr) -> bool:
-    return (isinstance(node, ir.Agg) and node.window is not None) or isinstance(node, ir.Sequence)
+    if isinstance(node, (ir.Sequence, ir.Session)):
+        return True
+    return isinstance(node, ir.Agg) and node.window is not None
 
 
 def _moves(node: ir.Expr) -> bool:
@@ -468,7 +477,7 @@ def group_sql(plan: Plan, group: Group, fn: str) -> str:
     segments = group.members
     keys = [k for s in segments for k in s.keys]
     refs, joins = _feature_joins(plan, keys, _columns(segments))
-    seqs = sequence_joins([q for s in segments for q in s.sequences], joins)
+    seqs = scan_joins([q for s in segments for q in s.scans], joins)
 
     def no_segment(node: ir.InSegment) -> str:
         raise TypeError("grouped segments read no other segment")
@@ -476,7 +485,7 @@ def group_sql(plan: Plan, group: Group, fn: str) -> str:
     render = Renderer(
         lambda a: features.value(a, *refs[FeatureKey.of(a)]),
         no_segment,
-        sequence=lambda q: sequence.value(seqs[q]),
+        scan=_scan_value(seqs),
     )
     members = []
     for s in segments:
@@ -523,17 +532,17 @@ def full_query(seg: SegmentPlan) -> str:
     by_name = {s.name: s for s in seg.inlined}
     aliases: dict[FeatureKey, str] = {}
     joins: list[str] = []
-    seqs: dict[ir.Sequence, str] = {}
+    seqs: dict[ir.Scan, str] = {}
     for s in [seg.segment, *seg.inlined]:
         for agg in _aggs(s.condition):
             key = FeatureKey.of(agg)
             if key not in aliases:
                 aliases[key] = f"a{len(aliases) + 1}"
                 joins.append(grouped(aliases[key], key))
-        for q in (n for n in ir.walk(s.condition) if isinstance(n, ir.Sequence)):
+        for q in plan_scans(s.condition):
             if q not in seqs:
                 seqs[q] = f"q{len(seqs) + 1}"
-                joins.append(sequence.grouped(seqs[q], q))
+                joins.append(scan_kind(q).grouped(seqs[q], q))
 
     def inline(node: ir.InSegment) -> str:
         # Membership is never unknown: a NULL condition means "not a member".
@@ -542,7 +551,7 @@ def full_query(seg: SegmentPlan) -> str:
     render = Renderer(
         lambda a: features.value(a, aliases[FeatureKey.of(a)]),
         inline,
-        sequence=lambda q: sequence.value(seqs[q]),
+        scan=_scan_value(seqs),
     )
     return template("full.sql.j2", joins=joins, predicate=render(seg.segment.condition))
 
@@ -735,7 +744,7 @@ def empty_member_sql(seg: SegmentPlan, deps: dict[str, bool]) -> str:
     render = Renderer(
         lambda a: features.value(a, "z"),
         lambda node: "true" if deps.get(node.name, True) else "false",
-        sequence=lambda q: "false",  # no events, no chain
+        scan=lambda q: scan_kind(q).empty(q),
     )
     dues = [render.crossing(atom, slope) for atom, slope in seg.atoms]
     due = f"LEAST({', '.join(dues)})" if dues else "NULL::timestamptz"

@@ -20,10 +20,10 @@ from segql import features, generate, ir
 from segql.check import check
 from segql.deploy import require_segment
 from segql.errors import SegqlError
-from segql.features import sequence
+from segql.features import scan_kind
 from segql.feed import Change
 from segql.parse import parse_text
-from segql.plan import FeatureKey
+from segql.plan import FeatureKey, scans
 from segql.render import Renderer, quote_literal
 from segql.sqlfiles import query
 
@@ -278,7 +278,7 @@ def _leaves(node: ir.Expr) -> list[ir.Expr]:
     """What an item reads about the user: features, traits, other segments (each once)."""
     out: dict[ir.Expr, None] = {}
     for n in ir.walk(node):
-        if isinstance(n, (ir.Agg, ir.Sequence, ir.Trait, ir.InSegment)):
+        if isinstance(n, (ir.Agg, ir.Sequence, ir.Session, ir.Trait, ir.InSegment)):
             out.setdefault(n, None)
     return list(out)
 
@@ -299,9 +299,7 @@ def _evaluate(
         if key not in aliases:
             aliases[key] = f"a{len(aliases) + 1}"
             joins.append(generate.lateral(aliases[key], key))
-    seqs = generate.sequence_joins(
-        [n for n in ir.walk(segment.condition) if isinstance(n, ir.Sequence)], joins
-    )
+    seqs = generate.scan_joins(scans(segment.condition), joins)
 
     def member(node: ir.InSegment) -> str:
         return (
@@ -312,7 +310,7 @@ def _evaluate(
     render = Renderer(
         lambda a: features.value(a, aliases[FeatureKey.of(a)]),
         member,
-        sequence=lambda q: sequence.value(seqs[q]),
+        scan=lambda q: scan_kind(q).value(seqs[q], q),
     )
     columns = {"now": "clk.now", "holds": f"coalesce({render(segment.condition)}, false)"}
     for i, item in enumerate(items):
@@ -366,6 +364,8 @@ def _show(node: ir.Expr, top: bool = False) -> str:
         return _show_agg(node)
     if isinstance(node, ir.Sequence):
         return _show_sequence(node)
+    if isinstance(node, ir.Session):
+        return _show_session(node)
     if isinstance(node, ir.InSegment):
         return f"in_segment({_sql_string(node.name)})"
     if isinstance(node, ir.Arith):
@@ -421,6 +421,14 @@ def _show_sequence(node: ir.Sequence) -> str:
         if secs is not None:
             args.append(f"{name} => {_sql_string(words or _interval_text(secs))}")
     return f"sequence({', '.join(args)})"
+
+
+def _show_session(node: ir.Session) -> str:
+    window = f"within => {_sql_string(node.window_text or _interval_text(node.window))}"
+    if node.kind == "avg":
+        return f"avg_session_minutes({window})"
+    event = f"{_sql_string(node.event)}, " if node.event is not None else ""
+    return f"session_count({event}{window})"
 
 
 def _show_const(node: ir.Const) -> str:

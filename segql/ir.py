@@ -105,6 +105,29 @@ class Sequence:
 
 
 @dataclass(frozen=True)
+class Session:
+    """session_count(['<event>',] within => W) or avg_session_minutes(within => W).
+
+    `count`: the user's sessions with an event (of `event`, None: any) in the window; `avg`:
+    the mean length in minutes of the sessions with any event in the window.
+    """
+
+    kind: Literal["count", "avg"]
+    event: str | None
+    window: Decimal
+    span: Span = _span()
+    window_text: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def type(self) -> Type:
+        return "num"
+
+
+# Features read from the user's events whenever the user is evaluated (no shared state).
+Scan = Sequence | Session
+
+
+@dataclass(frozen=True)
 class InSegment:
     name: str
     type: Type = "bool"
@@ -190,6 +213,7 @@ Expr = (
     | Prop
     | Agg
     | Sequence
+    | Session
     | InSegment
     | Arith
     | Neg

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from segql import features, ir
-from segql.features import sequence
+from segql.features import scan_kind
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class SegmentPlan:
     reads_traits: bool
     atoms: list[tuple[ir.Compare, int]]
     inlined: list[ir.Segment] = field(default_factory=list)  # dependencies, for the full query
-    sequences: list[ir.Sequence] = field(default_factory=list)
+    scans: list[ir.Scan] = field(default_factory=list)  # sequences, sessions
 
     @property
     def name(self) -> str:
@@ -82,7 +82,7 @@ class SegmentPlan:
     @property
     def timed(self) -> bool:
         """Can membership change with no new event?"""
-        return bool(self.window_keys or self.atoms or self.sequences)
+        return bool(self.window_keys or self.atoms or self.scans)
 
 
 @dataclass
@@ -162,9 +162,10 @@ def aggregates(condition: ir.Expr) -> list[ir.Agg]:
     return [n for n in ir.walk(condition) if isinstance(n, ir.Agg)]
 
 
-def sequences(condition: ir.Expr) -> list[ir.Sequence]:
-    """The distinct sequences a condition reads, in the order they appear."""
-    return list(dict.fromkeys(n for n in ir.walk(condition) if isinstance(n, ir.Sequence)))
+def scans(condition: ir.Expr) -> list[ir.Scan]:
+    """The distinct sequences and session features a condition reads, in order."""
+    found = (n for n in ir.walk(condition) if isinstance(n, (ir.Sequence, ir.Session)))
+    return list(dict.fromkeys(found))
 
 
 def topological(segments: list[ir.Segment]) -> list[ir.Segment]:
@@ -194,8 +195,8 @@ def plan(segments: list[ir.Segment], versions: dict[str, int]) -> Plan:
     for seg in ordered:
         aggs = aggregates(seg.condition)
         keys = list(dict.fromkeys(FeatureKey.of(a) for a in aggs))
-        seqs = sequences(seg.condition)
-        steps = [e for q in seqs for e in sequence.events(q)]
+        seqs = scans(seg.condition)
+        steps = [e for q in seqs for e in scan_kind(q).events(q)]
         plans.append(
             SegmentPlan(
                 segment=seg,
@@ -205,7 +206,7 @@ def plan(segments: list[ir.Segment], versions: dict[str, int]) -> Plan:
                 reads_traits=any(isinstance(n, ir.Trait) for n in ir.walk(seg.condition)),
                 atoms=ir.time_atoms(seg.condition),
                 inlined=_closure(seg, by_name),
-                sequences=seqs,
+                scans=seqs,
             )
         )
     return Plan(plans, {}, recent=recent_features(ordered), groups=groups(plans))

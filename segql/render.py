@@ -64,13 +64,13 @@ class Renderer:
         segment: Callable[[ir.InSegment], str],
         row: str = "p.traits",
         clock: str = "clk.now",
-        sequence: Callable[[ir.Sequence], str] | None = None,
+        scan: Callable[[ir.Scan], str] | None = None,
     ) -> None:
         self.agg = agg
         self.segment = segment
         self.row = row
         self.clock = clock
-        self.sequence = sequence or _no_sequence
+        self.scan = scan or _no_scan
 
     def __call__(self, node: ir.Expr) -> str:
         if isinstance(node, ir.Const):
@@ -83,8 +83,8 @@ class Renderer:
             return json_field("e.props", node.key, node.type)
         if isinstance(node, ir.Agg):
             return self.agg(node)
-        if isinstance(node, ir.Sequence):
-            return self.sequence(node)
+        if isinstance(node, (ir.Sequence, ir.Session)):
+            return self.scan(node)
         if isinstance(node, ir.InSegment):
             return self.segment(node)
         if isinstance(node, ir.Arith):
@@ -173,5 +173,5 @@ def _no_segment(node: ir.InSegment) -> str:
     raise TypeError("in_segment cannot appear inside a filter")
 
 
-def _no_sequence(node: ir.Sequence) -> str:
-    raise TypeError("sequence() cannot appear here")
+def _no_scan(node: ir.Scan) -> str:
+    raise TypeError(f"{node!r} cannot appear here")

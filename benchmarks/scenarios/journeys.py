@@ -28,7 +28,14 @@ def _sequence(i: int) -> str:
     return f"sequence('product_viewed', 'add_to_cart', within => '{minutes} minutes')"
 
 
-CONSTRUCTS: dict[str, Callable[[int], str]] = {"sequence": _sequence}
+def _sessions(i: int) -> str:
+    days = (1, 3, 7, 14, 30)[i % 5]
+    if i % 2:
+        return f"avg_session_minutes(within => '{days} days') >= {2 + i}"
+    return f"session_count(within => '{days} days') >= {2 + i // 2}"
+
+
+CONSTRUCTS: dict[str, Callable[[int], str]] = {"sequence": _sequence, "sessions": _sessions}
 
 
 def definitions(construct: str) -> str:

@@ -21,6 +21,7 @@ the clock) or, with `since`, when a chain's first step leaves the lookback (at i
 from __future__ import annotations
 
 from segql import ir
+from segql.features.base import ScanKind
 from segql.render import event_match, seconds
 
 EARLIER = "interval '1 microsecond'"  # timestamps have microsecond resolution
@@ -31,12 +32,8 @@ def events(seq: ir.Sequence) -> list[str | None]:
     return [s.event for s in seq.steps]
 
 
-def value(alias: str) -> str:
+def value(alias: str, seq: ir.Sequence) -> str:
     return f"coalesce({alias}.hit, false)"
-
-
-def due(alias: str) -> str:
-    return f"{alias}.due"
 
 
 def read(alias: str, seq: ir.Sequence) -> str:
@@ -98,3 +95,12 @@ def grouped(alias: str, seq: ir.Sequence) -> str:
         f"LEFT JOIN (SELECT c.user_id, true AS hit FROM {chain} c CROSS JOIN clk "
         f"WHERE {' AND '.join(cond)} GROUP BY c.user_id) {alias} ON {alias}.user_id = u.user_id"
     )
+
+
+KIND = ScanKind(
+    read=read,
+    grouped=grouped,
+    value=value,
+    empty=lambda seq: "false",
+    events=events,
+)

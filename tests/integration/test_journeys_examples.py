@@ -59,3 +59,22 @@ def test_carted_without_a_purchase_after_it(shop: Shop) -> None:
     shop.event("bought_before", "purchase", T0 - 30 * MINUTE, amount=20)
     shop.event("bought_before", "add_to_cart", T0 - 3 * MINUTE)
     shop.expect("carted_not_bought", {"left", "bought_before"})
+
+
+def test_five_sessions_in_seven_days(shop: Shop) -> None:
+    # Five web visits a day apart, the first 6 days 23 hours ago.
+    visits = [T0 - 6 * DAY - 23 * 60 * MINUTE + i * DAY for i in range(5)]
+    for at in visits:
+        shop.events("regular", "page_view", [at, at + 10 * MINUTE])
+    # Five app sessions by id, all within one hour: gaps would make them one session.
+    for i in range(5):
+        shop.event("app_user", "app_open", T0 - 60 * MINUTE + i * MINUTE, session_id=f"s{i}")
+    shop.events("occasional", "page_view", [T0 - 3 * DAY, T0 - 2 * DAY])
+    shop.expect("frequent_visitors", {"regular", "app_user"})
+    # The regular's first visit leaves at its last event + 7 days.
+    leaves = visits[0] + 10 * MINUTE + 7 * DAY
+    shop.at(leaves - SECOND)
+    shop.expect("frequent_visitors", {"regular", "app_user"})
+    shop.at(leaves)
+    shop.expect("frequent_visitors", {"app_user"})
+    assert shop.last_change("frequent_visitors", "regular") == ("exit", leaves, "time")
