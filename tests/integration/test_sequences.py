@@ -11,8 +11,10 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from typer.testing import CliRunner
 
 from segql import deploy, history, run
+from segql.cli import app
 from segql.parse import parse_text
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -131,3 +133,24 @@ def test_why_shows_the_sequence_and_its_next_instant(conn: psycopg.Connection) -
     )
     assert [(v.label, v.value) for v in chain.values] == [(chain.text, False)]
     assert e.next_timer == T0 + 5 * MIN
+
+
+def test_why_command_prints_sequences_and_sessions(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        _setup(conn)
+        deploy.deploy(
+            conn,
+            parse_text(
+                "CREATE SEGMENT regulars AS session_count(within => '7 days') >= 2 "
+                "AND sequence('view', 'cart', since => '1 day');",
+                "more.sql",
+            ),
+        )
+        conn.commit()
+        _track(conn, ("w", "view", T0 - 90 * MIN, {}), ("w", "cart", T0 - 10 * MIN, {}))
+    shown = CliRunner(env={"SEGQL_DATABASE_URL": database_url}).invoke(
+        app, ["why", "regulars", "w"]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "[yes] session_count(within => '7 days') >= 2" in shown.stdout
+    assert "[yes] sequence('view', 'cart', since => '1 day')" in shown.stdout
