@@ -36,12 +36,14 @@ from psycopg import sql
 from segql import db
 from segql.campaigns.deliver import Settings as DeliverySettings
 from segql.errors import SegqlError, first_line
+from segql.relay import RelayThread
 
 log = logging.getLogger("segql.worker")
 
 CHANNEL = "segql_timers"
 MAX_SLEEP = 60.0  # seconds; a wake-up at least this often doubles as a health check
 PINNED_POLL = 1.0  # seconds between looks at a pinned clock, which only moves when someone moves it
+RELAY_INTERVAL = 0.05  # seconds between looks in 'relay' mode: the most a listener waits
 CONTENDED_SLEEP = 0.05  # seconds to give a transaction holding due timers before trying again
 BACKOFF_FIRST = 0.1
 BACKOFF_CAP = 5.0
@@ -154,9 +156,13 @@ def run_worker(
     campaigns: bool = True,
     senders: int = 4,
     delivery: DeliverySettings | None = None,
+    relay_interval: float | None = RELAY_INTERVAL,
 ) -> None:
     """Apply due timers at their due time until `stop_event` is set (forever without one), and
     plan and send campaign deliveries beside (`campaigns`, with `senders` sender threads).
+
+    In 'relay' notify mode it also sends, every `relay_interval` seconds, the NOTIFYs writers
+    skip (None: leave that to a separate `segql relay`).
 
     `batch` timers at most (about: one due instant is never split) are applied per transaction.
     `on_tick(n)` is called after each pass that ran `segql.tick()` until nothing was due, with the
@@ -170,13 +176,17 @@ def run_worker(
         from segql.campaigns.runner import CampaignRunner
 
         runner = CampaignRunner(url, stop, senders, delivery).start()
+    relay = None if relay_interval is None else RelayThread(url, stop, relay_interval).start()
     try:
         worker.run()
     finally:
         worker.close()
-        if runner is not None:
+        if runner is not None or relay is not None:
             stop.set()
+        if runner is not None:
             runner.join()
+        if relay is not None:
+            relay.join()
         if stop_event is None:
             stop.close()
 

@@ -16,13 +16,13 @@ def register(app: typer.Typer) -> None:
 def notify(
     ctx: typer.Context,
     mode: str = typer.Argument(
-        None, help="'direct' (writers send NOTIFY) or 'relay' (`segql relay` does); omit to show."
+        None, help="'direct' (writers send NOTIFY) or 'relay' (the worker does); omit to show."
     ),
 ) -> None:
     """Show or set how changes are announced to listeners.
 
     'direct' wakes listeners at the writer's commit; 'relay' spares writers the NOTIFY lock at
-    commit (better with many concurrent writers) and needs `segql relay` running.
+    commit (better with many concurrent writers); `segql worker` (or `segql relay`) then rings.
     """
     with state(ctx).connect() as conn:
         if mode is not None:

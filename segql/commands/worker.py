@@ -59,6 +59,14 @@ def worker(
         min=0.1,
         help="Seconds to wait for a receiver's answer.",
     ),
+    relay_interval: float = typer.Option(
+        worker_api.RELAY_INTERVAL,
+        "--relay-interval",
+        envvar="SEGQL_RELAY_INTERVAL",
+        min=0.0,
+        help="In 'relay' notify mode, seconds between announcements of committed changes "
+        "(the most a listener waits); 0 leaves them to a separate `segql relay`.",
+    ),
     install_cron: bool = typer.Option(
         False,
         "--install-cron",
@@ -88,6 +96,7 @@ def worker(
             campaigns=senders > 0,
             senders=senders,
             delivery=deliver.Settings(deliver.parse_schedule(retry_schedule), webhook_timeout),
+            relay_interval=relay_interval or None,
         )
 
 

@@ -57,3 +57,42 @@ def test_direct_mode_is_the_default_and_notifies_at_commit(
         with _cart(database_url, "ann") as writer:
             writer.commit()
         assert _rings(listener, timeout=2) == {"segql"}
+
+
+def test_the_worker_relays_in_relay_mode(conn: psycopg.Connection, database_url: str) -> None:
+    """Relay mode needs no process beyond the worker; direct mode gets no second doorbell."""
+    import threading
+
+    from segql import worker
+
+    deploy.deploy(conn, parse_text(SEGMENT, "r.sql"))
+    with (
+        worker.StopEvent() as stop,
+        psycopg.connect(database_url, autocommit=True) as listener,
+    ):
+        listener.execute('LISTEN "segql.carted"')
+        thread = threading.Thread(
+            target=worker.run_worker,
+            args=(database_url,),
+            kwargs={"stop_event": stop, "campaigns": False, "relay_interval": 0.02},
+        )
+        thread.start()
+        try:
+            with _cart(database_url, "direct") as writer:
+                writer.commit()
+            assert _rings(listener, timeout=2) == {"segql.carted"}
+            assert _rings(listener, timeout=2.5) == set(), "direct mode: only the writer rings"
+
+            relay.set_notify_mode(conn, "relay")
+            # The relay looks at the mode once a second: a transaction committed just after
+            # the switch, before the relay has seen it, must still be announced.
+            with _cart(database_url, "switched") as writer:
+                writer.commit()
+            assert _rings(listener, timeout=3) == {"segql.carted"}
+            with _cart(database_url, "relayed") as writer:
+                writer.commit()
+            assert _rings(listener, timeout=2) == {"segql.carted"}
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+        assert not thread.is_alive()

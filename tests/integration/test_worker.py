@@ -248,11 +248,13 @@ def test_unreachable_database_is_retried_with_one_warning(
         patch.setattr(psycopg, "connect", counting_connect)
         timer = threading.Timer(2.0, stop.set)
         timer.start()
-        # Only the timer loop's connections are counted: campaign senders back off on their own.
+        # Only the timer loop's connections are counted: campaign senders and the relay back
+        # off on their own.
         worker.run_worker(
             "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1",
             stop_event=stop,
             campaigns=False,
+            relay_interval=None,
         )
         timer.join()
     gaps = [b - a for a, b in itertools.pairwise(attempts)]
