@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from typer.testing import CliRunner
 
-from segql import deploy, history, run
+from segql import deploy, estimate, history, rebuild, run, verify
 from segql.cli import app
 from segql.parse import parse_text
 
@@ -154,3 +154,19 @@ def test_why_command_prints_sequences_and_sessions(database_url: str) -> None:
     assert shown.exit_code == 0, shown.output
     assert "[yes] session_count(within => '7 days') >= 2" in shown.stdout
     assert "[yes] sequence('view', 'cart', since => '1 day')" in shown.stdout
+
+
+def test_estimate_verify_and_rebuild_read_sequences_and_sessions(conn: psycopg.Connection) -> None:
+    _setup(conn)
+    _track(
+        conn,
+        ("a", "view", T0 - 5 * MIN, {"session_id": "x"}),
+        ("a", "cart", T0 - 2 * MIN, {"price": 80}),
+        ("b", "cart", T0 - 2 * MIN, {"price": 80}),
+    )
+    text = SEGMENTS + "CREATE SEGMENT twice AS session_count(within => '1 hour') >= 2;"
+    reach = {e.segment: e.size for e in estimate.estimate(conn, parse_text(text, "seq.sql"))}
+    assert reach["view_then_cart"] == 1 and reach["twice"] == 1
+    assert verify.verify(conn).clean
+    result = rebuild.rebuild(conn)
+    assert (result.enters, result.exits) == (0, 0)
