@@ -14,6 +14,8 @@ DASH = "—"
 def figure(value: float | None, unit: str) -> str:
     if value is None:
         return DASH
+    if unit == "AUC":
+        return f"{value:.3f} {unit}"
     if unit in {"ms", "µs/event", "s", "MB"}:
         return f"{value:,.2f} {unit}"
     return f"{value:,.0f} {unit}"

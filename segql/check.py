@@ -18,7 +18,8 @@ from sqlglot import exp
 
 from segql import features, ir
 from segql.diagnostics import DefinitionError, SourceFile, Span
-from segql.parse import CreateSegment, Statement, span_of
+from segql.models.spec import Models, Trained
+from segql.parse import CreateSegment, Statement, parse_text, span_of
 
 # Generated objects are named s_<name>_v<version>; Postgres truncates identifiers at 63 bytes.
 MAX_NAME_BYTES = 63 - len("s_") - len("_v999999")
@@ -28,7 +29,9 @@ MAX_SEQUENCE_STEPS = 8
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 SESSION_FUNCTIONS = ("session_count", "avg_session_minutes")
-FUNCTIONS = sorted([*features.AGGREGATES, *SESSION_FUNCTIONS, "in_segment", "now", "sequence"])
+FUNCTIONS = sorted(
+    [*features.AGGREGATES, *SESSION_FUNCTIONS, "in_segment", "now", "score", "sequence"]
+)
 
 COMPARISONS: dict[type[exp.Expression], str] = {
     exp.EQ: "=",
@@ -106,8 +109,9 @@ _INTERVAL_PART = re.compile(r"\s*([-+]?\d+(?:\.\d+)?)\s*([a-z]+)\s*")
 class Checker:
     """Checks the statements of one or more files against each other and the known segments."""
 
-    def __init__(self, known_segments: Iterable[str] = ()) -> None:
+    def __init__(self, known_segments: Iterable[str] = (), models: Models | None = None) -> None:
         self.known = set(known_segments)
+        self.models: Models = models or {}
         self.source: SourceFile = SourceFile("<string>", "")
         self.files: dict[str, SourceFile] = {}
         self.condition_span: Span | None = None
@@ -544,6 +548,8 @@ class Checker:
         name = str(fn.this).lower()
         if name == "in_segment":
             return self.in_segment(list(fn.expressions), where, scope, span)
+        if name == "score":
+            return self.score(list(fn.expressions), where, scope, span)
         if name == "sequence" and scope != "filter":
             return self.sequence(list(fn.expressions), where, span)
         if name in SESSION_FUNCTIONS and scope != "filter":
@@ -701,6 +707,40 @@ class Checker:
         if len(args) != 1 or not _is_string(args[0]):
             self.fail(span, "in_segment takes one quoted segment name", "write in_segment('vip')")
         return ir.InSegment(str(args[0].this).lower(), span=span)
+
+    def score(
+        self, args: list[exp.Expression], where: exp.Expression | None, scope: str, span: Span
+    ) -> ir.Expr:
+        """score('<model>'): the model's live version, its terms checked like any condition."""
+        if where is not None:
+            self.fail(span, "FILTER applies to event aggregates, not score()", "remove the FILTER")
+        if scope == "filter":
+            self.fail(
+                span,
+                "score() cannot be used inside FILTER (WHERE ...)",
+                "move score() outside: did('x') AND score('buy_90d') >= 0.5",
+            )
+        if len(args) != 1 or not _is_string(args[0]):
+            self.fail(span, "score takes one quoted model name", "write score('buy_90d')")
+        name = str(args[0].this).lower()
+        if name not in self.models:
+            self.fail(
+                span_of(args[0], self.source),
+                f"unknown model '{name}'",
+                _suggest(
+                    name,
+                    self.models,
+                    "define it with CREATE MODEL <name> PREDICT <condition> WITHIN '<interval>' "
+                    "and deploy it",
+                ),
+            )
+        trained = self.models[name]
+        if trained is None:
+            return ir.Score(name, 0, None, (), span=span)
+        terms = tuple(
+            ir.Term(weight, _term(name, trained, text), text) for weight, text in trained.terms
+        )
+        return ir.Score(name, trained.version, trained.intercept, terms, span=span)
 
     def aggregate(
         self,
@@ -914,9 +954,24 @@ def _after_as(stmt: Statement) -> Span:
     return stmt.span
 
 
-def check(statements: list[Statement], known_segments: Iterable[str] = ()) -> list[ir.Segment]:
-    """Check the statements of one or more files; `known_segments` are already deployed."""
-    return Checker(known_segments).check(statements)
+def check(
+    statements: list[Statement], known_segments: Iterable[str] = (), models: Models | None = None
+) -> list[ir.Segment]:
+    """Check the statements of one or more files; `known_segments` are already deployed, and
+    `models` are the deployed models that score() may read."""
+    return Checker(known_segments, models).check(statements)
+
+
+def _term(model: str, trained: Trained, text: str) -> ir.Expr:
+    """One term of a trained model, checked as the condition of a segment of its own: a term
+    reads events, traits and the clock, never another segment or model."""
+    return condition_of(text, f"<model {model} v{trained.version}>")
+
+
+def condition_of(text: str, where: str) -> ir.Expr:
+    """A condition written as text, checked as the definition of a segment of its own."""
+    statements = parse_text(f"CREATE SEGMENT term AS {text};", where)
+    return Checker().check(statements)[0].condition
 
 
 def _type_name(node: exp.Cast) -> str:

@@ -43,6 +43,8 @@ from segql.campaigns.parse import CampaignDialect
 from segql.campaigns.receiver import Receiver
 from segql.campaigns.runner import CampaignRunner
 from segql.errors import ConfigError, SegqlError
+from segql.models import store as models
+from segql.models.parse import ModelDialect
 from segql.parse import Statement, parse_text
 from segql.worker import StopEvent, run_worker
 
@@ -117,7 +119,8 @@ def example_statements() -> list[Statement]:
     files = sorted(resources.files("segql.examples").iterdir(), key=lambda f: f.name)
     for file in files:
         if file.name.endswith(".sql"):
-            statements.extend(parse_text(file.read_text(encoding="utf-8"), f"examples/{file.name}"))
+            text = file.read_text(encoding="utf-8")
+            statements.extend(parse_text(text, f"examples/{file.name}", ModelDialect))
     return statements
 
 
@@ -178,9 +181,26 @@ def prepare(
             statements += parse_text(campaign_definition(webhook_url), "demo", CampaignDialect)
         result = deploy.deploy(conn, statements)
         conn.commit()
+        _train_models(conn, progress)
     segments = sorted(result.created + result.changed + result.unchanged)
     campaign = DEMO_CAMPAIGN if webhook_url is not None else None
     return Prepared(demo_url, profiles, segments, end, campaign)
+
+
+def _train_models(conn: psycopg.Connection, progress: Progress) -> None:
+    """Train the example models on the history just loaded, when the ml extra is installed;
+    without it their scores stay NULL and the demo says how to train them."""
+    from segql.models.train import MissingDependency, train
+
+    for name in sorted(models.load(conn)):
+        try:
+            progress(f"Training {name} on the history")
+            result = train(conn, name)
+        except MissingDependency:
+            progress(f"Not training {name}: pip install 'segql[ml]', then segql train {name}")
+            return
+        conn.commit()
+        progress(f"Trained {name}: holdout AUC {result.holdout_auc:.3f}")
 
 
 def history_rows(options: Options, end: datetime) -> Iterator[synth.Row]:

@@ -19,9 +19,11 @@ from psycopg import sql
 
 from segql import generate, grants, ir, unseen
 from segql.campaigns import deploy as campaigns
-from segql.campaigns.parse import CampaignDialect
 from segql.check import check
 from segql.errors import SegqlError
+from segql.models import store as models
+from segql.models.check import is_model
+from segql.models.parse import ModelDialect
 from segql.parse import Statement, parse_file, parse_text
 from segql.plan import FeatureKey, Plan, SegmentPlan, plan
 from segql.sqlfiles import query
@@ -50,6 +52,7 @@ class DeployResult:
     steps: list[Step] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # never-seen names, see segql.unseen
     campaigns: campaigns.CampaignResult = field(default_factory=campaigns.CampaignResult)
+    models: models.ModelResult = field(default_factory=models.ModelResult)
 
     @property
     def script(self) -> str:
@@ -59,7 +62,8 @@ class DeployResult:
     @property
     def nothing_to_do(self) -> bool:
         segments_unchanged = not (self.created or self.changed or self.dropped)
-        return segments_unchanged and self.campaigns.nothing_to_do
+        models_unchanged = not (self.models.created or self.models.changed)
+        return segments_unchanged and models_unchanged and self.campaigns.nothing_to_do
 
 
 @dataclass
@@ -73,7 +77,7 @@ class Deployed:
 def load_files(paths: Iterable[str | Path]) -> list[Statement]:
     statements: list[Statement] = []
     for path in paths:
-        statements.extend(parse_file(path, CampaignDialect))
+        statements.extend(parse_file(path, ModelDialect))
     return statements
 
 
@@ -83,7 +87,13 @@ def deployed(conn: psycopg.Connection) -> dict[str, Deployed]:
         "SELECT name, version, definition FROM segql.segments ORDER BY name"
     ).fetchall()
     statements = [parse_text(r[2] + ";", f"<deployed {r[0]}>")[0] for r in rows]
-    segments = check(statements)
+    # Each segment as it was compiled: with the model versions it read when it was deployed.
+    live, compiled_with = models.load(conn), models.compiled_with(conn)
+    names = [r[0] for r in rows]
+    segments = [
+        check([stmt], names, {**live, **compiled_with.get(r[0], {})})[0]
+        for r, stmt in zip(rows, statements, strict=True)
+    ]
     return {r[0]: Deployed(r[0], r[1], r[2], s) for r, s in zip(rows, segments, strict=True)}
 
 
@@ -96,13 +106,18 @@ def deploy(
     cascade: bool = False,
     dry_run: bool = False,
     progress: Progress | None = None,
+    cause: str = "redeploy",
 ) -> DeployResult:
     """Deploy the given definitions beside (or, with prune, instead of) the deployed ones.
 
     `drop` names deployed segments (or campaigns) to remove; with `cascade`, the segments that
     read them through in_segment() go too, else such a reader makes the deploy refuse.
-    Campaigns deploy in the same transaction, after the segments they read.
+    Models deploy first, in the same transaction, so that segments may read them with score();
+    campaigns deploy after the segments they read. Changed segments log their differences with
+    `cause` (a retrained model redeploys the segments that read it with cause 'model').
     """
+    model_statements = [s for s in statements if is_model(s)]
+    statements = [s for s in statements if not is_model(s)]
     segment_statements, campaign_statements = campaigns.split(statements)
     with conn.transaction():
         grants.act_as_owner(conn)
@@ -110,10 +125,12 @@ def deploy(
         # The tick locks users and then timers; holding timers from the start means a deploy
         # waits for a running tick instead of deadlocking with it.
         conn.execute("LOCK TABLE segql.timers IN EXCLUSIVE MODE")
+        model_result = models.deploy_models(conn, model_statements)
         campaign_names = campaigns.deployed_names(conn)
         drop_set = set(drop)
         segment_drops = _with_dependants(deployed(conn), drop_set - campaign_names, cascade)
-        result = _deploy(conn, segment_statements, prune, segment_drops, dry_run, progress)
+        result = _deploy(conn, segment_statements, prune, segment_drops, dry_run, progress, cause)
+        result.models = model_result
         segments_after = {*result.created, *result.changed, *result.unchanged}
         result.campaigns = campaigns.deploy_campaigns(
             conn, campaign_statements, segments_after, prune=prune, drop=drop_set & campaign_names
@@ -185,6 +202,7 @@ def _deploy(
     drop: set[str],
     dry_run: bool,
     progress: Progress | None,
+    changed_cause: str = "redeploy",
 ) -> DeployResult:
     current = deployed(conn)
     file_names = {_name_of(s) for s in statements}
@@ -193,7 +211,7 @@ def _deploy(
         for d in current.values()
         if d.name not in file_names and d.name not in drop and not prune
     ]
-    segments = check([*statements, *kept])
+    segments = check([*statements, *kept], models=models.load(conn))
     wanted = {s.name for s in segments}
     for seg in segments:
         missing = set(seg.depends_on) - wanted
@@ -282,7 +300,7 @@ def _deploy(
             conn.execute(step.sql.encode())
     for s in the_plan.segments:
         if s.name in refresh:
-            cause = "deploy" if s.name in result.created else "redeploy"
+            cause = "deploy" if s.name in result.created else changed_cause
             call = _backfill_call(the_plan, deploy_id, s, cause)
             shown = call.as_string(conn).replace("%s", f"<every user, {BACKFILL_CHUNK} at a time>")
             steps.append(Step(f"backfill {s.name}", shown + ";"))
@@ -491,6 +509,7 @@ def _record(
                 "VALUES (%s, %s, %s, %s, %s)",
                 [seg.name, s.version, seg.text, seg.comment, compiled[s.name].create],
             )
+    models.record_readers(conn, [s.segment for s in the_plan.segments])
     conn.execute("UPDATE segql.deploys SET program = %s WHERE id = %s", [result.script, deploy_id])
 
 

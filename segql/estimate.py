@@ -20,6 +20,7 @@ from segql import generate
 from segql.check import check
 from segql.deploy import deployed
 from segql.errors import SegqlError
+from segql.models import store as models
 from segql.parse import Statement, parse_text
 from segql.plan import plan
 
@@ -56,14 +57,15 @@ def queries(conn: psycopg.Connection, statements: Sequence[Statement]) -> dict[s
     `segql deploy` would, so definition errors are the deploy's own.
     """
     current = deployed(conn)
-    segments = check(list(statements), known_segments=current)
+    live_models = models.load(conn)
+    segments = check(list(statements), known_segments=current, models=live_models)
     names = [s.name for s in segments]
     kept = [
         parse_text(d.definition + ";", f"<deployed {d.name}>")[0]
         for d in current.values()
         if d.name not in names
     ]
-    everything = check([*statements, *kept])
+    everything = check([*statements, *kept], models=live_models)
     the_plan = plan(everything, {s.name: 0 for s in everything})
     return {name: _query(generate.full_query(the_plan.by_name(name))) for name in names}
 

@@ -7,7 +7,7 @@ old one and swapped in within one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
@@ -97,14 +97,41 @@ def _source(key: FeatureKey, user_cond: str) -> tuple[str, str]:
     return " AND ".join(cond), columns
 
 
-def grouped(alias: str, key: FeatureKey) -> str:
-    """Per-user aggregates over every user's events in one grouped scan (the full query)."""
+def grouped(alias: str, key: FeatureKey, events: str = "segql.events") -> str:
+    """Per-user aggregates over every user's events in one grouped scan (the full query).
+    `events` is the table (or a CTE over it) the events are read from."""
     cond, columns = _source(key, "")
     where = f" WHERE {cond}" if cond else ""
     return (
         f"LEFT JOIN (SELECT e.user_id, {columns} "
-        f"FROM segql.events e CROSS JOIN clk{where} GROUP BY e.user_id) {alias} "
+        f"FROM {events} e CROSS JOIN clk{where} GROUP BY e.user_id) {alias} "
         f"ON {alias}.user_id = u.user_id"
+    )
+
+
+def values_sql(exprs: Sequence[ir.Expr], events: str, users: str) -> str:
+    """Each expression for every user of `users`, the way the full query evaluates a definition:
+    grouped scans of `events` at the instant `clk.now`. The caller defines `clk` (and `events`,
+    if a CTE) in a WITH clause; the text is a template for the driver: a % of the rendered
+    expressions is written %%, while `users` may hold the caller's own placeholders."""
+    aliases: dict[FeatureKey, str] = {}
+    joins: list[str] = []
+    for expr in exprs:
+        for agg in _aggs(expr):
+            key = FeatureKey.of(agg)
+            if key not in aliases:
+                aliases[key] = f"a{len(aliases) + 1}"
+                joins.append(grouped(aliases[key], key, events))
+
+    def no_segment(node: ir.InSegment) -> str:
+        raise TypeError("values_sql reads no segment")
+
+    render = Renderer(lambda a: features.value(a, aliases[FeatureKey.of(a)]), no_segment)
+    columns = ", ".join(f"{render(e)} AS v{i}" for i, e in enumerate(exprs)).replace("%", "%%")
+    return (
+        f"SELECT u.user_id, {columns}\nFROM {users} u\nCROSS JOIN clk\n"
+        "LEFT JOIN segql.profiles p ON p.user_id = u.user_id\n"
+        + "\n".join(joins).replace("%", "%%")
     )
 
 

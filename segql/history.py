@@ -22,6 +22,7 @@ from segql.deploy import require_segment
 from segql.errors import SegqlError
 from segql.features import scan_kind
 from segql.feed import Change
+from segql.models import store as models
 from segql.parse import parse_text
 from segql.plan import FeatureKey, scans
 from segql.render import Renderer, quote_literal
@@ -224,7 +225,10 @@ def why(conn: psycopg.Connection, name: str, user_id: str) -> Explanation:
     version, definition = int(row[0]), str(row[1])
     known = [r[0] for r in conn.execute("SELECT name FROM segql.segments")]
     source = definition + ";"
-    segment = check(parse_text(source, f"<deployed {name}>"), known_segments=known)[0]
+    live_models = models.load(conn)
+    segment = check(
+        parse_text(source, f"<deployed {name}>"), known_segments=known, models=live_models
+    )[0]
     combinator, items = _top_level(segment.condition)
     evaluated = _evaluate(conn, segment, items, user_id)
     conditions = [_condition(i, item, evaluated) for i, item in enumerate(items)]
@@ -277,9 +281,14 @@ def _top_level(condition: ir.Expr) -> tuple[str | None, list[ir.Expr]]:
 def _leaves(node: ir.Expr) -> list[ir.Expr]:
     """What an item reads about the user: features, traits, other segments (each once)."""
     out: dict[ir.Expr, None] = {}
-    for n in ir.walk(node):
-        if isinstance(n, (ir.Agg, ir.Sequence, ir.Session, ir.Trait, ir.InSegment)):
+    stack = [node]
+    while stack:
+        n = stack.pop(0)
+        if isinstance(n, (ir.Agg, ir.Sequence, ir.Session, ir.Trait, ir.InSegment, ir.Score)):
+            # A score is one value here: `segql why <model> <user>` shows its terms.
             out.setdefault(n, None)
+        else:
+            stack = [*ir.children(n), *stack]
     return list(out)
 
 
@@ -389,6 +398,8 @@ def _show(node: ir.Expr, top: bool = False) -> str:
         return wrap(f"{_show(node.operand)} IS NULL")
     if isinstance(node, ir.IsBool):
         return wrap(f"{_show(node.operand)} IS {'TRUE' if node.value else 'FALSE'}")
+    if isinstance(node, ir.Score):
+        return f"score({_sql_string(node.model)})"
     return repr(node)
 
 

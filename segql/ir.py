@@ -206,6 +206,29 @@ class IsBool:
     span: Span = _span()
 
 
+@dataclass(frozen=True)
+class Term:
+    """One feature of a model: `weight` is added to the score's logit when `condition` holds."""
+
+    weight: Decimal
+    condition: Expr
+    text: str = field(compare=False)  # the condition as definition text, for `why`
+
+
+@dataclass(frozen=True)
+class Score:
+    """A trained model's probability: the logistic function of `intercept` plus the weights of
+    the terms that hold. Every term is an ordinary condition, so the planner shares its features
+    and the timer schedules the instants it changes. `intercept` None: not trained yet (NULL)."""
+
+    model: str
+    version: int
+    intercept: Decimal | None
+    terms: tuple[Term, ...]
+    type: Type = "num"
+    span: Span = _span()
+
+
 Expr = (
     Const
     | Now
@@ -224,6 +247,7 @@ Expr = (
     | Like
     | IsNull
     | IsBool
+    | Score
 )
 
 
@@ -239,6 +263,8 @@ def children(node: Expr) -> tuple[Expr, ...]:
         return (node.operand, *node.items)
     if isinstance(node, Like):
         return (node.operand, node.pattern)
+    if isinstance(node, Score):
+        return tuple(t.condition for t in node.terms)
     return ()
 
 
@@ -266,6 +292,10 @@ def now_slope(node: Expr) -> int | None:
     if isinstance(node, Neg):
         inner = now_slope(node.operand)
         return None if inner is None else -inner
+    if isinstance(node, Score):
+        # A score is not a shift of now(): the comparisons with now() inside its terms are
+        # atoms of their own (walk visits them), each with its own crossing.
+        return 0
     if any(isinstance(n, Now) for n in walk(node)):
         return None
     return 0

@@ -107,6 +107,8 @@ class Renderer:
             return f"({self(node.operand)} IS NULL)"
         if isinstance(node, ir.IsBool):
             return f"({self(node.operand)} IS {'TRUE' if node.value else 'FALSE'})"
+        if isinstance(node, ir.Score):
+            return self.score(node)
         raise TypeError(f"cannot render {node!r}")
 
     def const(self, node: ir.Const) -> str:
@@ -144,6 +146,19 @@ class Renderer:
             zero = "make_interval()" if node.right.type == "interval" else "0"
             return f"({left} {node.op} NULLIF({right}, {zero}))"
         return f"({left} {node.op} {right})"
+
+    def score(self, node: ir.Score) -> str:
+        """A model's probability, in numeric arithmetic and rounded, so that every evaluation
+        (trigger, timer, full query) computes the same digits from the same terms."""
+        if node.intercept is None:
+            return "NULL::numeric"
+        parts = [number(node.intercept)]
+        parts += [
+            f"CASE WHEN {self(t.condition)} IS TRUE THEN {number(t.weight)} ELSE 0 END"
+            for t in node.terms
+        ]
+        logit = f"least(greatest({' + '.join(parts)}, -30), 30)"
+        return f"round(1 / (1 + exp(- {logit})), 6)"
 
     def crossing(self, atom: ir.Compare, slope: int) -> str:
         """The next instant this comparison can change truth with no new event."""

@@ -99,6 +99,9 @@ EXPECTED_SCHEMA: dict[str, list[str]] = {
         "base",
     ],
     "segql.campaign_versions": ["name", "version", "definition", "deployed_at"],
+    "segql.models": ["name", "definition", "comment", "horizon_seconds", "fingerprint", "version"],
+    "segql.model_readers": ["segment", "model", "version"],
+    "segql.model_versions": ["name", "version", "definition", "spec", "report", "clock"],
     "segql.deliveries": [
         "id",
         "campaign",

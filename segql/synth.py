@@ -133,6 +133,42 @@ class World:
     population: Population
     products: list[Product]
     product_cum: list[float]
+    # With a lifecycle (see `lifecycle`): how much more (or less) readily each user buys.
+    buy_boost: list[float] | None = None
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """When each user starts and stops using the shop, and how readily they buy.
+
+    Customers differ in a latent purchase propensity (gamma-distributed around 1, multiplying
+    their plan's buy rate) and churn for good after an exponential lifetime, so a model that
+    predicts purchases from recency and frequency has something real to learn.
+    """
+
+    joins: list[float]  # epoch seconds
+    churns: list[float]
+    buy_boost: list[float]
+
+    def active(self, index: int, t: float) -> bool:
+        return self.joins[index] <= t < self.churns[index]
+
+
+LIFETIME_SHARE = 0.6  # mean lifetime, as a share of the generated range
+EARLY_SHARE = 0.4  # users already there when the range starts
+MAX_REPICKS = 200
+
+
+def lifecycle(n_users: int, seed: int, start_s: float, end_s: float) -> Lifecycle:
+    rng = random.Random(f"segql-lifecycle-{seed}")
+    span = end_s - start_s
+    joins, churns, boosts = [], [], []
+    for _ in range(n_users):
+        join = start_s if rng.random() < EARLY_SHARE else start_s + 0.9 * span * rng.random()
+        joins.append(join)
+        churns.append(join + rng.expovariate(1 / (LIFETIME_SHARE * span)))
+        boosts.append(rng.gammavariate(2.0, 0.5))
+    return Lifecycle(joins, churns, boosts)
 
 
 def user_id(index: int) -> str:
@@ -294,7 +330,10 @@ def _shopping_session(
         if rng.random() < 0.18:
             cart.append(product)
             yield _gap(rng), "add_to_cart", f'{{{product.json},"quantity":1,{tail}'
-    if cart and rng.random() < PLAN_BUY_RATE[w.population.plan[index]]:
+    rate = PLAN_BUY_RATE[w.population.plan[index]]
+    if w.buy_boost is not None:
+        rate = min(0.95, rate * w.buy_boost[index])
+    if cart and rng.random() < rate:
         yield _gap(rng), "page_view", f'{{"url":"/checkout",{tail}'
         yield _gap(rng), "purchase", _purchase(w, index, cart, order_no, tail)
 
@@ -356,13 +395,19 @@ def _pick_user(rng: random.Random, pop: Population) -> int:
 
 
 def event_rows(
-    n_events: int, n_users: int, seed: int, start: datetime, end: datetime
+    n_events: int,
+    n_users: int,
+    seed: int,
+    start: datetime,
+    end: datetime,
+    with_lifecycle: bool = False,
 ) -> Iterator[Row]:
     """Exactly `n_events` events as (user_id, name, ts, props JSON) rows, the fast path for writers.
 
     The clock advances in proportion to the events emitted, so the stream covers start..end evenly;
     sessions of different users interleave only loosely, while each user's own events are strictly
-    ordered and never later than `end`.
+    ordered and never later than `end`. `with_lifecycle`: users join, churn and buy at their own
+    latent rates (see `Lifecycle`); sessions are only drawn for users active at that moment.
     """
     start_s, end_s = _aware(start).timestamp(), _aware(end).timestamp()
     if end_s <= start_s:
@@ -370,6 +415,9 @@ def event_rows(
     if n_events < 0:
         raise ValueError("n_events must not be negative")
     w = world(n_users, seed)
+    life = lifecycle(n_users, seed, start_s, end_s) if with_lifecycle else None
+    if life is not None:
+        w = World(w.population, w.products, w.product_cum, life.buy_boost)
     rng = random.Random(f"segql-events-{seed}")
     # Sessions start early enough that a typical one ends before `end`; a long one that would run
     # past it has its last events stamped at `end` exactly.
@@ -381,6 +429,12 @@ def event_rows(
     emitted = 0
     while emitted < n_events:
         index = _pick_user(rng, w.population)
+        if life is not None:
+            at = start_s + (emitted + 0.5) * step
+            for _ in range(MAX_REPICKS):
+                if life.active(index, at):
+                    break
+                index = _pick_user(rng, w.population)
         t = max(start_s + (emitted + rng.random()) * step, last_ts[index] + 1.0)
         uid = ids[index]
         for gap, name, props in session(rng, w, index, emitted):
@@ -476,12 +530,13 @@ def write_jsonl(
     start: datetime,
     end: datetime,
     on_batch: Callable[[int], None] | None = None,
+    with_lifecycle: bool = False,
 ) -> tuple[int, int]:
     """Write `events.jsonl` and `profiles.jsonl` into `directory`; returns (events, profiles)."""
     directory.mkdir(parents=True, exist_ok=True)
     with (directory / "profiles.jsonl").open("w", encoding="utf-8") as out:
         n_profiles = write_profiles_jsonl(out, generate_profiles(n_users, seed, end))
-    rows = event_rows(n_events, n_users, seed, start, end)
+    rows = event_rows(n_events, n_users, seed, start, end, with_lifecycle)
     with (directory / "events.jsonl").open("w", encoding="utf-8") as out:
         n = write_events_jsonl(out, rows, on_batch)
     return n, n_profiles

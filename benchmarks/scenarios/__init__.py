@@ -23,6 +23,7 @@ SCENARIOS: list[str] = [
     "benchmarks.scenarios.timers",
     "benchmarks.scenarios.campaigns",
     "benchmarks.scenarios.dashboard",
+    "benchmarks.scenarios.models",
     "benchmarks.scenarios.journeys",
     # Last: state and insert share a database kept until the run ends (benchmarks.loaded).
     "benchmarks.scenarios.listen",

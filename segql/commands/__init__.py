@@ -33,6 +33,7 @@ MODULES: list[str] = [
     "segql.commands.demo",
     "segql.commands.estimate",
     "segql.commands.feed",
+    "segql.commands.models",
     "segql.commands.rebuild",
     "segql.commands.relay",
     "segql.commands.synth",

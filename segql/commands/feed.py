@@ -12,9 +12,12 @@ from typing import Any
 import typer
 
 from segql import feed, history, times
+from segql.commands import models as model_commands
 from segql.commands import state
 from segql.deploy import require_segment
 from segql.errors import ConfigError
+from segql.models import scores as model_scores
+from segql.models import store as model_store
 from segql.worker import StopEvent, stop_on_signals
 
 consumers_app = typer.Typer(help="Named consumers of the change feed.", no_args_is_help=True)
@@ -203,12 +206,21 @@ def _period_line(row: dict[str, Any]) -> str:
 
 def why(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="Segment name."),
+    name: str = typer.Argument(..., help="Segment (or model) name."),
     user: str = typer.Argument(..., help="User id."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
-    """Explain a user's membership: each condition, the user's values, and what comes next."""
+    """Explain a user's membership: each condition, the user's values, and what comes next.
+    Given a model's name, show the user's score and what each of its terms adds to it."""
     with state(ctx).connect() as conn:
+        if name.lower() in model_store.load(conn):
+            scored = model_scores.why(conn, name.lower(), user)
+            if as_json:
+                typer.echo(json.dumps(scored.as_json(), indent=2))
+                return
+            for line in model_commands.explanation_lines(scored):
+                typer.echo(line)
+            return
         explained = history.why(conn, name.lower(), user)
     if as_json:
         typer.echo(json.dumps(explained.as_json(), indent=2))

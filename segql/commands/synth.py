@@ -29,6 +29,7 @@ class Plan:
     start: datetime
     end: datetime
     batch_size: int
+    lifecycle: bool = False
 
 
 def generate(
@@ -62,6 +63,11 @@ def generate(
     batch_size: int = typer.Option(
         10_000, "--batch-size", min=1, help="Events per COPY, each committed (with --into-db)."
     ),
+    lifecycle: bool = typer.Option(
+        False,
+        "--lifecycle",
+        help="Users join, churn and buy at their own latent rates (for training models).",
+    ),
 ) -> None:
     """Generate a synthetic shop: profiles and a realistic, reproducible event stream."""
     if (out is None) == (not into_db):
@@ -76,12 +82,20 @@ def generate(
         start=end_at - timedelta(days=days),
         end=end_at,
         batch_size=batch_size,
+        lifecycle=lifecycle,
     )
     started = time.perf_counter()
     with _progress(plan.events) as advance:
         if out is not None:
             n_events, n_profiles = synth.write_jsonl(
-                out, plan.events, plan.users, plan.seed, plan.start, plan.end, on_batch=advance
+                out,
+                plan.events,
+                plan.users,
+                plan.seed,
+                plan.start,
+                plan.end,
+                on_batch=advance,
+                with_lifecycle=plan.lifecycle,
             )
             target = str(out)
         else:
@@ -113,7 +127,9 @@ def _load(ctx: typer.Context, plan: Plan, advance: Callable[[int], None]) -> tup
         profiles = synth.copy_profiles(
             conn, synth.generate_profiles(plan.users, plan.seed, plan.end)
         )
-        rows = synth.event_rows(plan.events, plan.users, plan.seed, plan.start, plan.end)
+        rows = synth.event_rows(
+            plan.events, plan.users, plan.seed, plan.start, plan.end, plan.lifecycle
+        )
         n_events = synth.copy_event_rows(conn, rows, plan.batch_size, on_batch=advance)
     return n_events, profiles
 

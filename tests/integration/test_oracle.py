@@ -161,7 +161,47 @@ def session_leaf(draw: st.DrawFn) -> str:
     return f"session_count({ev}within => '{w}') {draw(cmp)} {draw(st.integers(0, 4))}"
 
 
-any_leaf = st.one_of(aggregate(), trait, sequence_leaf(), session_leaf())
+# -- predictive scores ---------------------------------------------------------------------------
+#
+# score('m') of a fixed model inserted directly as a trained version (`oracle_model`): windowed
+# and unwindowed counts, did, active days, comparisons of last/first events with now() and a
+# trait, so the score moves on events, profiles and the clock.
+
+ORACLE_MODEL = {
+    "intercept": "-1.0",
+    "terms": [
+        {"weight": "1.2", "condition": "did('buy', within => '1 hour')"},
+        {"weight": "0.8", "condition": "event_count('view') >= 2"},
+        {"weight": "-0.9", "condition": "now() - last_event_at('cart') > interval '1 day'"},
+        {"weight": "0.5", "condition": "plan = 'premium'"},
+        {"weight": "0.3", "condition": "active_days('*', within => '2 days') >= 2"},
+        {"weight": "0.4", "condition": "first_event_at('*') < now() - interval '3 days'"},
+        {"weight": "0.7", "condition": "event_count('cart', within => '30 minutes') >= 2"},
+    ],
+}
+score_leaf = st.builds(
+    lambda op, t: f"score('m') {op} {t}",
+    st.sampled_from(["<", "<=", ">", ">="]),
+    st.sampled_from(["0.2", "0.3", "0.45", "0.5", "0.6", "0.75"]),
+)
+
+
+def oracle_model(conn: psycopg.Connection) -> None:
+    """The model score_leaf reads, as `segql train` would have stored it."""
+    conn.execute(
+        "INSERT INTO segql.models (name, definition, horizon_seconds, fingerprint, version) "
+        "VALUES ('m', %s, 86400, 'oracle', 1) ON CONFLICT DO NOTHING",
+        ["CREATE MODEL m PREDICT did('buy') WITHIN '1 day'"],
+    )
+    conn.execute(
+        "INSERT INTO segql.model_versions (name, version, definition, spec, report, clock) "
+        "VALUES ('m', 1, '', %s, '{}', now()) ON CONFLICT DO NOTHING",
+        [json.dumps(ORACLE_MODEL)],
+    )
+    conn.commit()
+
+
+any_leaf = st.one_of(aggregate(), trait, score_leaf, sequence_leaf(), session_leaf())
 
 
 @st.composite
@@ -567,6 +607,7 @@ def check_stream(conn: psycopg.Connection, text: str, steps: list[tuple]) -> Non
     conn.execute(f"TRUNCATE {DATA_TABLES}")
     clock = T0
     run.clock_set(conn, clock)
+    oracle_model(conn)
     deploy.deploy(conn, parse_text(text, "oracle.sql"), prune=True)
     names = [s.name for s in deploy.list_segments(conn)]
     assert_exact(conn, names, "after deploy")
@@ -671,3 +712,18 @@ def _derived_state(conn: psycopg.Connection) -> tuple[list[tuple], ...]:  # type
             "SELECT user_id FROM segql.users ORDER BY 1",
         )
     )
+
+
+# Scores next to the timed grammar: the model's terms hold windows of 30 minutes and an hour and
+# comparisons with now(), so clock moves onto window edges change scores with no event.
+@settings(
+    settings.get_profile(PROFILE),
+    max_examples=max(10, (settings.get_profile(PROFILE).max_examples or 100) // 3),
+)
+@given(
+    text=definitions(st.one_of(timed_leaf(), score_leaf), most=2),
+    steps=st.lists(timed_step, min_size=1, max_size=12),
+)
+def test_scores_are_exact_in_time(oracle_url: str, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    with psycopg.connect(oracle_url) as conn:
+        check_stream(conn, text, steps)

@@ -13,9 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from segql.check import check
+from segql.check import check as check_segments
 from segql.diagnostics import DefinitionError
-from segql.parse import parse_text
+from segql.ir import Segment
+from segql.models.check import check as check_models
+from segql.models.check import is_model
+from segql.models.parse import ModelDialect
+from segql.parse import Statement
+from segql.parse import parse_text as parse_segments
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "language.md"
 FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
@@ -48,6 +53,22 @@ def counter_examples() -> list[tuple[str, str | None, int]]:
 
 
 DEFINED = {name.lower() for body, _ in definitions() for name in NAME.findall(body)}
+MODELS = {
+    name.lower()
+    for _, body, _ in blocks()
+    for name in re.findall(r"CREATE\s+MODEL\s+(\w+)", body, re.IGNORECASE)
+}
+
+
+def parse_text(body: str, where: str = "<string>") -> list[Statement]:
+    return parse_segments(body, where, ModelDialect)
+
+
+def check(statements: list[Statement], known_segments: set[str] | None = None) -> list[Segment]:
+    """Models are checked on their own; segments may read the doc's models (untrained)."""
+    check_models([s for s in statements if is_model(s)])
+    rest = [s for s in statements if not is_model(s)]
+    return check_segments(rest, known_segments or set(), {m: None for m in MODELS})
 
 
 def test_the_doc_has_examples_of_both_kinds() -> None:

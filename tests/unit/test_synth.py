@@ -182,3 +182,24 @@ def test_any_size_is_exact_ordered_and_valid_json(
         assert start - timedelta(milliseconds=1) <= ts <= END
         assert ts >= last.get(event["user_id"], ts)
         last[event["user_id"]] = ts
+
+
+def test_a_lifecycle_makes_users_churn_and_buy_at_their_own_rates() -> None:
+    start, end = datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
+    rows = list(synth.event_rows(20_000, 500, 4, start, end, with_lifecycle=True))
+    assert len(rows) == 20_000
+    assert rows == list(synth.event_rows(20_000, 500, 4, start, end, with_lifecycle=True))
+    life = synth.lifecycle(500, 4, start.timestamp(), end.timestamp())
+    churned = [i for i in range(500) if life.churns[i] < end.timestamp()]
+    assert 100 < len(churned) < 500
+    last: dict[str, str] = {}
+    for user, _, ts, _ in rows:
+        last[user] = ts
+    late = [i for i in churned if synth.user_id(i) in last]
+    # Sessions are drawn only while a user is active (rarely, after many re-picks, later).
+    after = [
+        i
+        for i in late
+        if datetime.fromisoformat(last[synth.user_id(i)]).timestamp() > life.churns[i] + 86400
+    ]
+    assert len(after) <= len(late) // 10
