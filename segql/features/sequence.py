@@ -6,10 +6,10 @@ after now() - L. Over no events it is false.
 
 The two sides compute it differently, so that the oracle checks one against the other:
 
-- the incremental read takes each candidate first step and follows it greedily, each next step
-  the earliest matching event after the previous one (one index probe per step through
-  `(user_id, name, ts)`): the earliest possible chain end for that start. Without `within`,
-  only the earliest start in range matters, since later starts can only end later;
+- the incremental read follows chains greedily, one index probe per step through
+  `(user_id, name, ts)`: without `within`, forward from the earliest first step in range (each
+  next step the earliest after the previous one); with `within`, back from each candidate last
+  step (each earlier step the latest before the next one, within the span);
 - the full query keeps, for every event of step k, the latest first step of any chain through
   it (a running maximum over the previous step's events, strictly earlier in ts): the latest
   start gives both the shortest span and the most recent first step.
@@ -39,20 +39,25 @@ def value(alias: str, seq: ir.Sequence) -> str:
 def read(alias: str, seq: ir.Sequence) -> str:
     """The outer user's value at its own instant `clk.now`, and the next instant it can change
     with no new event (`due`), from that user's events only."""
+    if seq.window is None:
+        return _forward(alias, seq)
+    return _backward(alias, seq)
+
+
+def _forward(alias: str, seq: ir.Sequence) -> str:
+    """Without a span, the earliest first step in range decides: from it, each next step is the
+    earliest matching event after the previous one, which gives the earliest chain end, and
+    later first steps can only end later."""
     steps = seq.steps
     start = ["e.user_id = u.user_id", event_match(steps[0].event, steps[0].filter)]
     if seq.since is not None:
         start.append(f"e.ts > clk.now - {seconds(seq.since)}")
-    limit = " ORDER BY e.ts LIMIT 1" if seq.window is None else ""
-    parts = [f"(SELECT e.ts FROM segql.events e WHERE {' AND '.join(start)}{limit}) s1"]
+    parts = [
+        f"(SELECT e.ts FROM segql.events e WHERE {' AND '.join(start)} ORDER BY e.ts LIMIT 1) s1"
+    ]
     for number, step in enumerate(steps[1:], start=2):
-        cond = [
-            "e.user_id = u.user_id",
-            event_match(step.event, step.filter),
-            f"e.ts > s{number - 1}.ts",
-        ]
-        if seq.window is not None:
-            cond.append(f"e.ts <= s1.ts + {seconds(seq.window)}")
+        cond = ["e.user_id = u.user_id", event_match(step.event, step.filter)]
+        cond.append(f"e.ts > s{number - 1}.ts")
         parts.append(
             f"CROSS JOIN LATERAL (SELECT min(e.ts) AS ts FROM segql.events e "
             f"WHERE {' AND '.join(cond)}) s{number}"
@@ -60,12 +65,45 @@ def read(alias: str, seq: ir.Sequence) -> str:
     last = f"s{len(steps)}.ts"
     leaves = ""
     if seq.since is not None:
-        # Starts are read only while inside the lookback, so ts + L is still ahead.
+        # The first step is read only while inside the lookback, so ts + L is still ahead.
         leaves = f" WHEN {last} IS NOT NULL THEN s1.ts + {seconds(seq.since)}"
     due_at = f"CASE WHEN {last} > clk.now THEN {last}{leaves} END"
     return (
         f"LEFT JOIN LATERAL (SELECT bool_or({last} <= clk.now) AS hit, min({due_at}) AS due "
         f"FROM {' '.join(parts)}) {alias} ON true"
+    )
+
+
+def _backward(alias: str, seq: ir.Sequence) -> str:
+    """With a span, each candidate last step is followed back: each earlier step is the latest
+    matching event before the next one, within the span, which gives the latest first step of
+    any chain ending there (the shortest span and the most recent start). Funnels narrow, so
+    the last step's events are usually the fewest to start from."""
+    steps = seq.steps
+    k = len(steps)
+    width = seconds(seq.window) if seq.window is not None else ""
+    end = ["e.user_id = u.user_id", event_match(steps[-1].event, steps[-1].filter)]
+    if seq.since is not None:
+        end.append(f"e.ts > clk.now - {seconds(seq.since)}")  # after the first step
+    parts = [f"(SELECT e.ts FROM segql.events e WHERE {' AND '.join(end)}) s{k}"]
+    for number in range(k - 1, 0, -1):
+        step = steps[number - 1]
+        cond = ["e.user_id = u.user_id", event_match(step.event, step.filter)]
+        cond += [f"e.ts < s{number + 1}.ts", f"e.ts >= s{k}.ts - {width}"]
+        parts.append(
+            f"CROSS JOIN LATERAL (SELECT max(e.ts) AS ts FROM segql.events e "
+            f"WHERE {' AND '.join(cond)}) s{number}"
+        )
+    last = f"s{k}.ts"
+    live = ["s1.ts IS NOT NULL", f"{last} <= clk.now"]
+    leaves = ""
+    if seq.since is not None:
+        live.append(f"s1.ts > clk.now - {seconds(seq.since)}")
+        leaves = f" WHEN s1.ts + {seconds(seq.since)} > clk.now THEN s1.ts + {seconds(seq.since)}"
+    due_at = f"CASE WHEN s1.ts IS NULL THEN NULL WHEN {last} > clk.now THEN {last}{leaves} END"
+    return (
+        f"LEFT JOIN LATERAL (SELECT bool_or({' AND '.join(live)}) AS hit, "
+        f"min({due_at}) AS due FROM {' '.join(parts)}) {alias} ON true"
     )
 
 
