@@ -1,5 +1,6 @@
 -- Storefront segments over the synthetic shop's events:
---   product_viewed, add_to_cart, purchase {amount, category, items, order_id}, page_view {url}.
+--   product_viewed, add_to_cart {price, quantity, line_total, category},
+--   purchase {amount, category, items, quantity, order_id}, page_view {url}.
 -- Deploy with: segql deploy examples/shop.sql
 
 CREATE SEGMENT browsed_not_bought
@@ -25,3 +26,13 @@ CREATE SEGMENT abandoned_cart
 AS  did('add_to_cart', within => '24 hours')
 AND NOT did('add_to_cart', within => '1 hour')
 AND (last_event_at('purchase') IS NULL OR last_event_at('purchase') < last_event_at('add_to_cart'));
+
+CREATE SEGMENT broad_shoppers
+  COMMENT 'Bought from 3+ categories'
+AS distinct_count('purchase', 'category') >= 3;
+
+-- The cart is what was added since the latest purchase; an add in the purchase's own second
+-- was part of that purchase.
+CREATE SEGMENT big_cart
+  COMMENT 'Cart over $100'
+AS event_sum('add_to_cart', 'line_total', after => 'purchase') > 100;

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Literal, NoReturn
@@ -19,7 +19,7 @@ from sqlglot import exp
 from segql import features, ir
 from segql.diagnostics import DefinitionError, SourceFile, Span
 from segql.models.spec import Models, Trained
-from segql.parse import CreateSegment, Statement, parse_text, span_of
+from segql.parse import ZONE_SYNTAX, CreateSegment, CreateZone, Statement, parse_text, span_of
 
 # Generated objects are named s_<name>_v<version>; Postgres truncates identifiers at 63 bytes.
 MAX_NAME_BYTES = 63 - len("s_") - len("_v999999")
@@ -30,7 +30,16 @@ NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 SESSION_FUNCTIONS = ("session_count", "avg_session_minutes")
 FUNCTIONS = sorted(
-    [*features.AGGREGATES, *SESSION_FUNCTIONS, "in_segment", "now", "score", "sequence"]
+    [
+        *features.AGGREGATES,
+        *SESSION_FUNCTIONS,
+        "in_segment",
+        "now",
+        "score",
+        "sequence",
+        "distance_km",
+        "in_zone",
+    ]
 )
 
 COMPARISONS: dict[type[exp.Expression], str] = {
@@ -109,9 +118,17 @@ _INTERVAL_PART = re.compile(r"\s*([-+]?\d+(?:\.\d+)?)\s*([a-z]+)\s*")
 class Checker:
     """Checks the statements of one or more files against each other and the known segments."""
 
-    def __init__(self, known_segments: Iterable[str] = (), models: Models | None = None) -> None:
+    def __init__(
+        self,
+        known_segments: Iterable[str] = (),
+        models: Models | None = None,
+        zones: Mapping[str, ir.Zone] | None = None,
+    ) -> None:
         self.known = set(known_segments)
         self.models: Models = models or {}
+        # Deployed zones; the files' own CREATE ZONE statements replace them by name.
+        self.zones: dict[str, ir.Zone] = dict(zones or {})
+        self.defined_zones: list[ir.Zone] = []
         self.source: SourceFile = SourceFile("<string>", "")
         self.files: dict[str, SourceFile] = {}
         self.condition_span: Span | None = None
@@ -122,7 +139,14 @@ class Checker:
         segments: list[ir.Segment] = []
         seen: dict[str, ir.Segment] = {}
         self.files = {s.source.path: s.source for s in statements}
+        # Zones first: a segment may read a zone defined further down the file.
         for stmt in statements:
+            if isinstance(stmt.tree, CreateZone):
+                self.source = stmt.source
+                self.zone_statement(stmt)
+        for stmt in statements:
+            if isinstance(stmt.tree, CreateZone):
+                continue
             self.source = stmt.source
             seg = self.statement(stmt)
             if seg.name in seen:
@@ -194,6 +218,116 @@ class Checker:
             )
         self.check_time(condition)
         return ir.Segment(name, comment, condition, stmt.text, stmt.source.path, name_span)
+
+    def zone_statement(self, stmt: Statement) -> ir.Zone:
+        """CREATE ZONE: a polygon of at least 3 (lon lat) points, or a circle (lat, lon, km)."""
+        tree = stmt.tree
+        ident = tree.this
+        name_span = span_of(ident, self.source)
+        name = str(ident.this).lower()
+        if ident.args.get("quoted") or not NAME_RE.match(name) or len(name.encode()) > 63:
+            self.fail(
+                name_span,
+                f"'{ident.this}' is not a valid zone name",
+                "use at most 63 lower-case letters, digits and underscores, starting with a letter",
+            )
+        if any(z.name == name for z in self.defined_zones):
+            self.fail(name_span, f"zone '{name}' is defined twice", "give each zone a unique name")
+        groups = [list(t.expressions) for t in tree.args["points"]]
+        values = [[self.zone_number(n) for n in g] for g in groups]
+        if tree.args["kind"].name == "circle":
+            zone = self.circle(name, groups[0], values[0], stmt)
+        else:
+            zone = self.polygon(name, groups, values, stmt)
+        self.defined_zones.append(zone)
+        self.zones[name] = zone
+        return zone
+
+    def number_span(self, node: exp.Expression) -> Span:
+        """A number as written: sqlglot keeps no position for a minus sign, so a negative
+        number starts at its '-'."""
+        leaf = node.this if isinstance(node, exp.Neg) else node
+        if "start" not in leaf.meta:
+            return span_of(node, self.source)
+        start, end = int(leaf.meta["start"]), int(leaf.meta["end"])
+        text = self.source.text
+        if isinstance(node, exp.Neg):
+            before = start - 1
+            while before > 0 and text[before] in " \t":
+                before -= 1
+            if text[before] == "-":
+                start = before
+        return Span(start, end)
+
+    def zone_number(self, node: exp.Expression) -> Decimal:
+        span = self.number_span(node)
+        negative = isinstance(node, exp.Neg)
+        inner = node.this if negative else node
+        if not isinstance(inner, exp.Literal) or inner.is_string:
+            self.fail(span, "a zone's coordinates are plain numbers", f"write {ZONE_SYNTAX}")
+        const = self.literal(inner, "num", span)
+        assert isinstance(const, ir.Const) and isinstance(const.value, Decimal)
+        value = const.value
+        return -value if negative else value
+
+    def coordinate(self, node: exp.Expression, value: Decimal, limit: int, what: str) -> None:
+        if abs(value) > limit:
+            self.fail(
+                self.number_span(node),
+                f"{what} {value} is out of range",
+                f"a {what} is between -{limit} and {limit} (polygons list lon lat, "
+                "circles lat, lon)",
+            )
+
+    def circle(
+        self, name: str, nodes: list[exp.Expression], values: list[Decimal], stmt: Statement
+    ) -> ir.Zone:
+        if len(values) != 3:
+            self.fail(
+                stmt.span,
+                f"a circle takes 3 numbers (lat, lon, radius_km), got {len(values)}",
+                "write CREATE ZONE store_12 AS CIRCLE (40.7580, -73.9855, 2);",
+            )
+        lat, lon, radius = values
+        self.coordinate(nodes[0], lat, 90, "latitude")
+        self.coordinate(nodes[1], lon, 180, "longitude")
+        if radius < 0:
+            self.fail(
+                self.number_span(nodes[2]),
+                f"the radius {radius} is negative",
+                "give the radius in km, zero or more",
+            )
+        return ir.Zone(name, "circle", (lat,), (lon,), radius, stmt.text, stmt.source.path)
+
+    def polygon(
+        self,
+        name: str,
+        groups: list[list[exp.Expression]],
+        values: list[list[Decimal]],
+        stmt: Statement,
+    ) -> ir.Zone:
+        for group, pair in zip(groups, values, strict=True):
+            self.coordinate(group[0], pair[0], 180, "longitude")
+            self.coordinate(group[1], pair[1], 90, "latitude")
+        points = [(p[0], p[1]) for p in values]
+        if len(points) > 1 and points[0] == points[-1]:
+            points.pop()  # a closed ring (WKT style) repeats its first point
+        if len(set(points)) < 3:
+            first, last = self.number_span(groups[0][0]), self.number_span(groups[-1][-1])
+            self.fail(
+                Span(first.start, last.end),
+                f"a polygon needs at least 3 distinct points, got {len(set(points))}",
+                "list the corners as lon lat pairs: POLYGON ((2.29 48.85, 2.30 48.86, 2.31 48.85))",
+            )
+        return ir.Zone(
+            name,
+            "polygon",
+            tuple(p[1] for p in points),
+            tuple(p[0] for p in points),
+            None,
+            stmt.text,
+            stmt.source.path,
+        )
 
     def check_time(self, condition: ir.Expr) -> None:
         """now() may only be shifted by intervals inside a comparison, so that the exact moment
@@ -447,9 +581,11 @@ class Checker:
             name = str(fn.this).lower() if isinstance(fn, exp.Anonymous) else ""
             if name in features.AGGREGATES:
                 return features.AGGREGATES[name].type
-            if name in ("in_segment", "sequence"):
+            if name in ("in_segment", "sequence", "in_zone"):
                 return "bool"
             if name in SESSION_FUNCTIONS:
+                return "num"
+            if name == "distance_km":
                 return "num"
             return None
         if type(node) in ARITHMETIC:
@@ -548,6 +684,18 @@ class Checker:
         name = str(fn.this).lower()
         if name == "in_segment":
             return self.in_segment(list(fn.expressions), where, scope, span)
+        if name in ("distance_km", "in_zone"):
+            if where is not None:
+                self.fail(
+                    span,
+                    f"FILTER applies to event aggregates, not {name}()",
+                    f"put {name}() inside an aggregate's filter: "
+                    "did('*') FILTER (WHERE in_zone('downtown'))",
+                )
+            args = list(fn.expressions)
+            if name == "in_zone":
+                return self.in_zone(args, span)
+            return self.distance(args, scope, span)
         if name == "score":
             return self.score(list(fn.expressions), where, scope, span)
         if name == "sequence" and scope != "filter":
@@ -656,7 +804,14 @@ class Checker:
             if not _is_string(arg) or not str(arg.this) or "\x00" in str(arg.this):
                 self.fail(span_of(arg, self.source), f"{name} expects a quoted event name", usage)
             event = None if str(arg.this) == "*" else str(arg.this)
-        window = self.named_window(named)
+        for kw in named:
+            if _kw_name(kw) != "within":
+                self.fail(
+                    span_of(kw, self.source),
+                    f"unknown named argument '{_kw_name(kw)}' of {name}",
+                    f"{name} takes only within => '<interval>'",
+                )
+        window, _ = self.named_window(named)
         if window is None:
             self.fail(span, f"{name} needs a window", usage)
         within = named[0].expression
@@ -707,6 +862,38 @@ class Checker:
         if len(args) != 1 or not _is_string(args[0]):
             self.fail(span, "in_segment takes one quoted segment name", "write in_segment('vip')")
         return ir.InSegment(str(args[0].this).lower(), span=span)
+
+    def distance(self, args: list[exp.Expression], scope: str, span: Span) -> ir.Expr:
+        usage = "write distance_km(40.7580, -73.9855) < 2 (lat, lon of the other point)"
+        if len(args) != 2 or any(isinstance(a, exp.Kwarg) for a in args):
+            self.fail(span, "distance_km takes two numbers: a latitude and a longitude", usage)
+        built = []
+        for arg, limit, what in zip(args, (90, 180), ("latitude", "longitude"), strict=True):
+            value = self.build(arg, "num", scope)
+            if value.type != "num":
+                self.fail(span_of(arg, self.source), f"the {what} must be a number", usage)
+            constant = _constant_number(value)
+            if constant is not None:
+                self.coordinate(arg, constant, limit, what)
+            built.append(value)
+        return ir.Distance(built[0], built[1], span=span)
+
+    def in_zone(self, args: list[exp.Expression], span: Span) -> ir.Expr:
+        if len(args) != 1 or not _is_string(args[0]):
+            self.fail(span, "in_zone takes one quoted zone name", "write in_zone('downtown')")
+        name = str(args[0].this).lower()
+        zone = self.zones.get(name)
+        if zone is None:
+            self.fail(
+                span_of(args[0], self.source),
+                f"unknown zone '{name}' in in_zone()",
+                _suggest(
+                    name,
+                    self.zones,
+                    "define it with CREATE ZONE in one of the files, or deploy it first",
+                ),
+            )
+        return ir.InZone(zone, span=span)
 
     def score(
         self, args: list[exp.Expression], where: exp.Expression | None, scope: str, span: Span
@@ -793,15 +980,15 @@ class Checker:
         prop = str(positional[1].this) if kind.takes_prop else None
         if prop is not None and (not prop or "\x00" in prop):
             self.fail(span_of(positional[1], self.source), "the prop name cannot be empty")
-        window = self.named_window(named)
-        if kind.needs_window and window is None:
+        window, after = self.named_window(named)
+        if kind.needs_window and window is None and after is None:
             self.fail(
                 span,
                 f"{name} needs a window",
                 f"write {name}(within => '30 days') or {name}('app_open', within => '7 days')",
             )
         cond = self.boolean(where.this, "filter") if where is not None else None
-        within = [kw.expression for kw in named]
+        within = [kw.expression for kw in named if _kw_name(kw) == "within"]
         return ir.Agg(
             kind.kind,
             None if event == "*" else event,
@@ -810,22 +997,46 @@ class Checker:
             cond,
             span=span,
             window_text=_interval_words(within[0]) if within else None,
+            after=after,
         )
 
-    def named_window(self, named: list[exp.Kwarg]) -> Decimal | None:
+    def named_window(self, named: list[exp.Kwarg]) -> tuple[Decimal | None, str | None]:
+        """The within => and after => arguments: a window's width and the bounding event."""
         window: Decimal | None = None
+        after: str | None = None
+        seen: set[str] = set()
         for kw in named:
-            key = str(kw.this.this).lower() if kw.this is not None else ""
-            if key != "within":
+            key = _kw_name(kw)
+            if key not in ("within", "after"):
                 self.fail(
                     span_of(kw, self.source),
                     f"unknown named argument '{key}'",
-                    "the only named argument is within => '<interval>'",
+                    _suggest(
+                        key,
+                        ["within", "after"],
+                        "the named arguments are within => '<interval>' and after => '<event>'",
+                    ),
                 )
-            if window is not None:
-                self.fail(span_of(kw, self.source), "within is given twice", "give within => once")
-            window = self.window_of(kw.expression)
-        return window
+            if key in seen:
+                self.fail(span_of(kw, self.source), f"{key} is given twice", f"give {key} => once")
+            seen.add(key)
+            if key == "within":
+                window = self.window_of(kw.expression)
+            else:
+                after = self.after_of(kw.expression)
+        return window, after
+
+    def after_of(self, node: exp.Expression) -> str:
+        span = span_of(node, self.source)
+        fix = "write after => 'purchase': only events after the user's latest purchase count"
+        if not _is_string(node):
+            self.fail(span, "after expects a quoted event name", fix)
+        name = str(node.this)
+        if not name or "\x00" in name:
+            self.fail(span, "the event name after => cannot be empty", fix)
+        if name == "*":
+            self.fail(span, "after needs one event name, not '*'", fix)
+        return name
 
     def window_of(self, node: exp.Expression) -> Decimal:
         span = span_of(node, self.source)
@@ -955,11 +1166,27 @@ def _after_as(stmt: Statement) -> Span:
 
 
 def check(
-    statements: list[Statement], known_segments: Iterable[str] = (), models: Models | None = None
+    statements: list[Statement],
+    known_segments: Iterable[str] = (),
+    models: Models | None = None,
+    zones: Mapping[str, ir.Zone] | None = None,
 ) -> list[ir.Segment]:
-    """Check the statements of one or more files; `known_segments` are already deployed, and
-    `models` are the deployed models that score() may read."""
-    return Checker(known_segments, models).check(statements)
+    """Check the statements of one or more files; `known_segments` are already deployed,
+    `models` are the deployed models that score() may read, and `zones` the deployed zones
+    (the files' CREATE ZONE statements add to and replace them)."""
+    return Checker(known_segments, models, zones).check(statements)
+
+
+def check_all(
+    statements: list[Statement],
+    known_segments: Iterable[str] = (),
+    models: Models | None = None,
+    zones: Mapping[str, ir.Zone] | None = None,
+) -> tuple[list[ir.Segment], list[ir.Zone]]:
+    """The segments, and the zones the statements define."""
+    checker = Checker(known_segments, models, zones)
+    segments = checker.check(statements)
+    return segments, checker.defined_zones
 
 
 def _term(model: str, trained: Trained, text: str) -> ir.Expr:
@@ -978,6 +1205,20 @@ def _type_name(node: exp.Cast) -> str:
     """sqlglot keeps known types as enum members and the rest (regclass, oid) as plain text."""
     this = node.to.this
     return str(getattr(this, "name", this)).upper()
+
+
+def _kw_name(kw: exp.Kwarg) -> str:
+    return str(kw.this.this).lower() if kw.this is not None else ""
+
+
+def _constant_number(node: ir.Expr) -> Decimal | None:
+    """A number written as a literal, negated or not."""
+    if isinstance(node, ir.Neg):
+        inner = _constant_number(node.operand)
+        return None if inner is None else -inner
+    if isinstance(node, ir.Const) and isinstance(node.value, Decimal):
+        return node.value
+    return None
 
 
 def _is_string(node: exp.Expression) -> bool:

@@ -37,7 +37,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from segql import db, deploy, feed, run, schema, synth
+from segql import db, deploy, feed, run, schema, synth, zones
 from segql.campaigns import deliver, sign
 from segql.campaigns.parse import CampaignDialect
 from segql.campaigns.receiver import Receiver
@@ -114,7 +114,8 @@ def campaign_definition(url: str) -> str:
 
 
 def example_statements() -> list[Statement]:
-    """The segments shipped in the package (`segql.examples`), file by file in name order."""
+    """The segments (and the zones they read) shipped in the package (`segql.examples`), file
+    by file in name order."""
     statements: list[Statement] = []
     files = sorted(resources.files("segql.examples").iterdir(), key=lambda f: f.name)
     for file in files:
@@ -176,7 +177,7 @@ def prepare(
         synth.copy_profiles(conn, profiles)
         synth.copy_event_rows(conn, history_rows(options, end))
         statements = [*example_statements(), *parse_text(active_definition(options.active_window))]
-        progress(f"Deploying {len(statements)} segments")
+        progress(f"Deploying {sum(not zones.is_zone(s) for s in statements)} segments")
         if webhook_url is not None:
             statements += parse_text(campaign_definition(webhook_url), "demo", CampaignDialect)
         result = deploy.deploy(conn, statements)

@@ -17,9 +17,9 @@ from typing import Any, NoReturn
 import psycopg
 from psycopg import sql
 
-from segql import generate, grants, ir, unseen
+from segql import generate, grants, ir, unseen, zones
 from segql.campaigns import deploy as campaigns
-from segql.check import check
+from segql.check import check, check_all
 from segql.errors import SegqlError
 from segql.models import store as models
 from segql.models.check import is_model
@@ -52,6 +52,7 @@ class DeployResult:
     steps: list[Step] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # never-seen names, see segql.unseen
     campaigns: campaigns.CampaignResult = field(default_factory=campaigns.CampaignResult)
+    zones: zones.ZoneChanges = field(default_factory=zones.ZoneChanges)
     models: models.ModelResult = field(default_factory=models.ModelResult)
 
     @property
@@ -63,7 +64,12 @@ class DeployResult:
     def nothing_to_do(self) -> bool:
         segments_unchanged = not (self.created or self.changed or self.dropped)
         models_unchanged = not (self.models.created or self.models.changed)
-        return segments_unchanged and models_unchanged and self.campaigns.nothing_to_do
+        return (
+            segments_unchanged
+            and models_unchanged
+            and self.campaigns.nothing_to_do
+            and self.zones.nothing_to_do
+        )
 
 
 @dataclass
@@ -89,9 +95,10 @@ def deployed(conn: psycopg.Connection) -> dict[str, Deployed]:
     statements = [parse_text(r[2] + ";", f"<deployed {r[0]}>")[0] for r in rows]
     # Each segment as it was compiled: with the model versions it read when it was deployed.
     live, compiled_with = models.load(conn), models.compiled_with(conn)
+    deployed_zones = zones.deployed(conn)
     names = [r[0] for r in rows]
     segments = [
-        check([stmt], names, {**live, **compiled_with.get(r[0], {})})[0]
+        check([stmt], names, {**live, **compiled_with.get(r[0], {})}, deployed_zones)[0]
         for r, stmt in zip(rows, statements, strict=True)
     ]
     return {r[0]: Deployed(r[0], r[1], r[2], s) for r, s in zip(rows, segments, strict=True)}
@@ -127,9 +134,23 @@ def deploy(
         conn.execute("LOCK TABLE segql.timers IN EXCLUSIVE MODE")
         model_result = models.deploy_models(conn, model_statements)
         campaign_names = campaigns.deployed_names(conn)
+        zone_names = set(zones.deployed(conn))
         drop_set = set(drop)
-        segment_drops = _with_dependants(deployed(conn), drop_set - campaign_names, cascade)
-        result = _deploy(conn, segment_statements, prune, segment_drops, dry_run, progress, cause)
+        current = deployed(conn)
+        zone_drops = drop_set & zone_names
+        segment_drops = _with_dependants(
+            current, drop_set - campaign_names - zone_names, cascade, zone_drops
+        )
+        result = _deploy(
+            conn,
+            segment_statements,
+            prune,
+            segment_drops,
+            dry_run,
+            progress,
+            cause,
+            zone_drops=zone_drops,
+        )
         result.models = model_result
         segments_after = {*result.created, *result.changed, *result.unchanged}
         result.campaigns = campaigns.deploy_campaigns(
@@ -140,12 +161,20 @@ def deploy(
     return result
 
 
-def _with_dependants(current: dict[str, Deployed], drop: set[str], cascade: bool) -> set[str]:
-    """The segments to drop: `drop`, and with `cascade` every segment reading one of them."""
+def _with_dependants(
+    current: dict[str, Deployed], drop: set[str], cascade: bool, zone_drops: set[str] | None = None
+) -> set[str]:
+    """The segments to drop: `drop`, and with `cascade` every segment reading one of them (or
+    one of the dropped zones)."""
     for name in sorted(drop):
         if name not in current:
             raise DeployError(f"segment '{name}' is not deployed.{_deployed_hint(current, name)}")
     wanted = set(drop)
+    in_zones = zones.readers([d.segment for d in current.values()], set(zone_drops or ()))
+    zone_readers = {r for names in in_zones.values() for r in names} - wanted
+    if zone_readers and not cascade:
+        _refuse_drop(sorted(zone_drops or ()), sorted(zone_readers), "in_zone()")
+    wanted |= zone_readers
     while True:
         readers = {
             d.name
@@ -159,12 +188,12 @@ def _with_dependants(current: dict[str, Deployed], drop: set[str], cascade: bool
         wanted |= readers
 
 
-def _refuse_drop(drop: list[str], readers: list[str]) -> NoReturn:
+def _refuse_drop(drop: list[str], readers: list[str], how: str = "in_segment()") -> NoReturn:
     one = len(readers) == 1
     them = "it" if one else "them"
     raise DeployError(
         f"cannot drop {', '.join(drop)}: {', '.join(readers)} read{'s' if one else ''} it with "
-        f"in_segment(). Drop {them} first (segql drop {' '.join(readers + drop)}), or pass "
+        f"{how}. Drop {them} first (segql drop {' '.join(readers + drop)}), or pass "
         f"--cascade to drop {them} too"
     )
 
@@ -203,15 +232,23 @@ def _deploy(
     dry_run: bool,
     progress: Progress | None,
     changed_cause: str = "redeploy",
+    zone_drops: set[str] | None = None,
 ) -> DeployResult:
     current = deployed(conn)
-    file_names = {_name_of(s) for s in statements}
+    current_zones = zones.deployed(conn)
+    file_names = {_name_of(s) for s in statements if not zones.is_zone(s)}
     kept = [
         parse_text(d.definition + ";", f"<deployed {d.name}>")[0]
         for d in current.values()
         if d.name not in file_names and d.name not in drop and not prune
     ]
-    segments = check([*statements, *kept], models=models.load(conn))
+    # Deployed zones stay unless dropped; with --prune the files are the whole definition.
+    kept_zones = (
+        {} if prune else {n: z for n, z in current_zones.items() if n not in (zone_drops or ())}
+    )
+    segments, defined_zones = check_all(
+        [*statements, *kept], models=models.load(conn), zones=kept_zones
+    )
     wanted = {s.name for s in segments}
     for seg in segments:
         missing = set(seg.depends_on) - wanted
@@ -222,6 +259,18 @@ def _deploy(
             )
 
     result = DeployResult(None)
+    defined = {z.name for z in defined_zones}
+    gone = set(zone_drops or ()) | (set(current_zones) - defined if prune else set())
+    result.zones = zones.changes(current_zones, defined_zones, gone)
+    if not dry_run:
+        zones.record(conn, defined_zones, result.zones)
+    for zone in defined_zones:
+        if zone.name in result.zones.created or zone.name in result.zones.changed:
+            # Stored with bind parameters; segments that read it compile its geometry below.
+            text = " ".join(zone.text.split())
+            result.steps.append(Step(f"zone {zone.name}", f"-- stored in segql.zones: {text}"))
+    for name in result.zones.dropped:
+        result.steps.append(Step(f"drop zone {name}", "-- removed from segql.zones"))
     result.warnings = unseen.warnings(conn, [s for s in segments if s.name in file_names])
     result.dropped = sorted(set(current) - wanted)
     versions: dict[str, int] = {}
@@ -544,6 +593,10 @@ def list_segments(conn: psycopg.Connection) -> list[SegmentInfo]:
            FROM segql.segments s ORDER BY s.name"""
     ).fetchall()
     return [SegmentInfo(*r) for r in rows]
+
+
+def list_zones(conn: psycopg.Connection) -> list[zones.ZoneInfo]:
+    return zones.list_zones(conn, [d.segment for d in deployed(conn).values()])
 
 
 def members(conn: psycopg.Connection, name: str) -> list[tuple[str, datetime]]:

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import pq
 
-from segql import generate
+from segql import generate, zones
 from segql.check import check
 from segql.deploy import deployed
 from segql.errors import SegqlError
@@ -57,15 +57,18 @@ def queries(conn: psycopg.Connection, statements: Sequence[Statement]) -> dict[s
     `segql deploy` would, so definition errors are the deploy's own.
     """
     current = deployed(conn)
+    deployed_zones = zones.deployed(conn)
     live_models = models.load(conn)
-    segments = check(list(statements), known_segments=current, models=live_models)
+    segments = check(
+        list(statements), known_segments=current, zones=deployed_zones, models=live_models
+    )
     names = [s.name for s in segments]
     kept = [
         parse_text(d.definition + ";", f"<deployed {d.name}>")[0]
         for d in current.values()
         if d.name not in names
     ]
-    everything = check([*statements, *kept], models=live_models)
+    everything = check([*statements, *kept], zones=deployed_zones, models=live_models)
     the_plan = plan(everything, {s.name: 0 for s in everything})
     return {name: _query(generate.full_query(the_plan.by_name(name))) for name in names}
 

@@ -16,12 +16,14 @@ from typing import Any
 import jinja2
 
 from segql import features, ir
-from segql.features import STATE_COLUMNS, next_change, scan_kind
-from segql.plan import FeatureKey, Group, Plan, SegmentPlan
+from segql.features import STATE_COLUMNS, StateColumn, next_change, scan_kind
+from segql.features import location as location_kind
+from segql.plan import LOCATION, EventSet, FeatureKey, Group, Plan, SegmentPlan
 from segql.plan import scans as plan_scans
 from segql.render import (
     Renderer,
     event_match,
+    prop_text,
     prop_value,
     quote_ident,
     quote_literal,
@@ -79,22 +81,53 @@ def channel(name: str) -> str:
 
 def _source(key: FeatureKey, user_cond: str) -> tuple[str, str]:
     """The conditions that pick a feature's events, and its aggregate columns."""
-    value = prop_value(key.prop)
     cond = [user_cond] if user_cond else []
     live = ""
     if key.event is not None:
         cond.append(f"e.name = {quote_literal(key.event)}")
     if key.window is not None:
         cond.append(f"e.ts > clk.now - {seconds(_decimal(key.window))}")
+    if key.after is not None:
+        cond.append(f"e.ts > {after_bound(key.after, 'e.user_id')}")
+    if key.windowed:
         live = " FILTER (WHERE e.ts <= clk.now)"
     if key.filter is not None:
         cond.append(event_match(None, key.filter))
     columns = ", ".join(
-        f"{column.aggregate.format(v=value)}{live} AS {name}"
+        f"{_aggregate(column, key)}{live} AS {name}"
         for name, column in STATE_COLUMNS.items()
-        if name != "days" or key.days
+        if _computed(name, key)
     )
     return " AND ".join(cond), columns
+
+
+def _aggregate(column: StateColumn, key: FeatureKey) -> str:
+    return column.aggregate.format(v=prop_value(key.prop), t=prop_text(key.prop))
+
+
+def _computed(name: str, key: FeatureKey) -> bool:
+    """Columns only some kinds read are computed only for their keys."""
+    return {"days": key.days, "weeks": key.weeks, "dist": key.distinct}.get(name, True)
+
+
+def after_bound(event: str, user: str) -> str:
+    """The ts of the user's latest `event` at or before the clock; -infinity when none.
+
+    Events count when strictly after it: one at the very same instant is before the bound,
+    as if the bounding event were the last thing that happened at that instant.
+    """
+    return (
+        f"coalesce((SELECT max(b.ts) FROM segql.events b WHERE b.user_id = {user} "
+        f"AND b.name = {quote_literal(event)} AND b.ts <= clk.now), '-infinity'::timestamptz)"
+    )
+
+
+def after_next(event: str, user: str) -> str:
+    """When the bound next moves with no new event: the user's first `event` after the clock."""
+    return (
+        f"(SELECT min(b.ts) FROM segql.events b WHERE b.user_id = {user} "
+        f"AND b.name = {quote_literal(event)} AND b.ts > clk.now)"
+    )
 
 
 def grouped(alias: str, key: FeatureKey, events: str = "segql.events") -> str:
@@ -168,6 +201,7 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
     render = Renderer(
         lambda a: features.value(a, *refs[FeatureKey.of(a)]),
         member,
+        location=_located(refs),
         scan=_scan_value(seqs),
     )
     fn = function_name(seg.name, seg.version)
@@ -182,6 +216,13 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
         joins=joins,
     )
     return SegmentSQL(fn, create, full_query(seg))
+
+
+def _located(refs: dict[FeatureKey, tuple[str, str]]) -> tuple[str, str]:
+    """The user's last known location from its state row, when the plan reads it."""
+    if LOCATION not in refs:
+        return location_kind.EVENT_LOCATION  # never rendered: nothing reads a location
+    return location_kind.columns(refs[LOCATION][0])
 
 
 def _columns(segments: list[SegmentPlan]) -> dict[FeatureKey, set[str]]:
@@ -206,7 +247,7 @@ def _feature_joins(
     """
     refs: dict[FeatureKey, tuple[str, str]] = {}
     joins: list[str] = []
-    scans: dict[tuple[str | None, str], list[FeatureKey]] = {}
+    scans: dict[tuple[str | None, str, str | None, bool], list[FeatureKey]] = {}
     states: set[int] = set()
 
     def state(key: FeatureKey) -> str:
@@ -217,7 +258,10 @@ def _feature_joins(
         return f"f{fid}"
 
     for number, key in enumerate(dict.fromkeys(keys), start=1):
-        if key.window is None:
+        if key.location:
+            joins.append(location_kind.resolved("gl", state(key)))
+            refs[key] = ("gl", "")
+        elif not key.scanned:
             refs[key] = (state(key), "")
         elif key in plan.recent:
             alias = f"r{number}"
@@ -225,9 +269,11 @@ def _feature_joins(
             joins.append(recent_read(alias, key, state(source), needed))
             refs[key] = (alias, "")
         else:
-            scans.setdefault((key.event, repr(key.filter)), []).append(key)
+            scans.setdefault((key.event, repr(key.filter), key.after, key.windowed), []).append(key)
     for number, shared in enumerate(scans.values(), start=1):
         alias = f"w{number}"
+        if shared[0].after is not None:
+            joins.append(bound_read(f"{alias}b", shared[0].after))
         joins.append(windowed_scan(alias, shared, columns))
         for index, key in enumerate(shared, start=1):
             refs[key] = (alias, f"k{index}_")
@@ -351,7 +397,7 @@ class _Fates:
 
     def falling_bool(self, agg: ir.Agg) -> _Fate:
         """did(..., within): true can become false, false stays false unless events are due."""
-        if agg.type != "bool" or agg.window is None or not features.of(agg).falls_with_clock:
+        if agg.type != "bool" or not agg.windowed or not features.of(agg).falls_with_clock:
             return _UNKNOWN
         stays_false = f"(NOT {self.pending(agg)} AND NOT {self.render(agg)})"
         return _Fate(stays_false, "false", stays_false)
@@ -387,15 +433,13 @@ class _Fates:
 
 
 def _falling(node: ir.Expr) -> bool:
-    return (
-        isinstance(node, ir.Agg) and node.window is not None and features.of(node).falls_with_clock
-    )
+    return isinstance(node, ir.Agg) and node.windowed and features.of(node).falls_with_clock
 
 
 def _windowed(node: ir.Expr) -> bool:
     if isinstance(node, (ir.Sequence, ir.Session)):
         return True
-    return isinstance(node, ir.Agg) and node.window is not None
+    return isinstance(node, ir.Agg) and node.windowed
 
 
 def _moves(node: ir.Expr) -> bool:
@@ -404,45 +448,63 @@ def _moves(node: ir.Expr) -> bool:
 
 
 def windowed_scan(alias: str, keys: list[FeatureKey], columns: dict[FeatureKey, set[str]]) -> str:
-    """Windowed features of one event source for the outer user, from one scan of the widest
+    """Scanned features of one event source for the outer user, from one scan of the widest
     window.
 
     An event counts from its ts until ts + window; the earliest of those instants still ahead
     is when a feature next changes (its `due`). The scan reads the outer user's events at that
     user's own instant (`clk.now` per row), one index range per user: a join of the events with
     a table of clocks would be planned from estimates, and a nested loop over ten thousand
-    users is quadratic.
+    users is quadratic. Keys with an after => bound share it (read by `bound_read` as
+    `<alias>b`): the scan starts after it, and the bound's next event is a change too. Keys
+    with neither window nor bound (distinct_count over all time) read every event of the
+    source and do not move with the clock.
     """
     first = keys[0]
-    widths = [_decimal(k.window) for k in keys if k.window is not None]
-    widest = seconds(max(widths))
     cond = ["e.user_id = u.user_id"]
     if first.event is not None:
         cond.append(f"e.name = {quote_literal(first.event)}")
-    cond.append(f"e.ts > clk.now - {widest}")
+    widths = [_decimal(k.window) for k in keys if k.window is not None]
+    if len(widths) == len(keys):
+        cond.append(f"e.ts > clk.now - {seconds(max(widths))}")
+    if first.after is not None:
+        cond.append(f"e.ts > {alias}b.bound")
     if first.filter is not None:
         cond.append(event_match(None, first.filter))
     cols = []
     for index, key in enumerate(keys, start=1):
         p = f"k{index}_"
-        width = seconds(_decimal(key.window or "0"))
-        inside = f"e.ts > clk.now - {width}"
-        live = f" FILTER (WHERE {inside} AND e.ts <= clk.now)"
-        value = prop_value(key.prop)
+        width = seconds(_decimal(key.window)) if key.window is not None else None
+        inside = f"e.ts > clk.now - {width}" if width is not None else ""
+        live = f" FILTER (WHERE {inside + ' AND ' if inside else ''}e.ts <= clk.now)"
+        live = live if key.windowed else ""
         wanted = columns.get(key, set(STATE_COLUMNS))
         cols += [
-            f"{column.aggregate.format(v=value)}{live} AS {p}{name}"
+            f"{_aggregate(column, key)}{live} AS {p}{name}"
             for name, column in STATE_COLUMNS.items()
-            if name in wanted
+            if name in wanted and _computed(name, key)
         ]
-        cols.append(
-            f"min({next_change('e.ts', width, 'clk.now')}) FILTER (WHERE {inside}) AS {p}due"
-        )
+        if not key.windowed:
+            continue  # counts every event whatever its ts: nothing changes with the clock
+        due = f"min({next_change('e.ts', width, 'clk.now')})"
+        if width is not None:
+            due += f" FILTER (WHERE {inside})"
+        if key.after is not None:
+            due = f"LEAST({due}, {alias}b.next)"
+        cols.append(f"{due} AS {p}due")
     # Events stamped after the clock will still enter a window: until then, counts can rise.
     cols.append("bool_or(e.ts > clk.now) AS pending")
     return (
         f"LEFT JOIN LATERAL (SELECT {', '.join(cols)} FROM segql.events e "
         f"WHERE {' AND '.join(cond)}) {alias} ON true"
+    )
+
+
+def bound_read(alias: str, event: str) -> str:
+    """The outer user's after => bound and its next move, two index probes."""
+    return (
+        f"LEFT JOIN LATERAL (SELECT {after_bound(event, 'u.user_id')} AS bound, "
+        f"{after_next(event, 'u.user_id')} AS next OFFSET 0) {alias} ON true"
     )
 
 
@@ -512,6 +574,7 @@ def group_sql(plan: Plan, group: Group, fn: str) -> str:
     render = Renderer(
         lambda a: features.value(a, *refs[FeatureKey.of(a)]),
         no_segment,
+        location=_located(refs),
         scan=_scan_value(seqs),
     )
     members = []
@@ -570,6 +633,11 @@ def full_query(seg: SegmentPlan) -> str:
             if q not in seqs:
                 seqs[q] = f"q{len(seqs) + 1}"
                 joins.append(scan_kind(q).grouped(seqs[q], q))
+    location = location_kind.EVENT_LOCATION
+    if any(ir.reads_location(s.condition) for s in [seg.segment, *seg.inlined]):
+        joins.append(location_kind.grouped("loc"))
+        joins.append(location_kind.resolved("gl", "loc"))
+        location = location_kind.columns("gl")
 
     def inline(node: ir.InSegment) -> str:
         # Membership is never unknown: a NULL condition means "not a member".
@@ -578,6 +646,7 @@ def full_query(seg: SegmentPlan) -> str:
     render = Renderer(
         lambda a: features.value(a, aliases[FeatureKey.of(a)]),
         inline,
+        location=location,
         scan=_scan_value(seqs),
     )
     return template("full.sql.j2", joins=joins, predicate=render(seg.segment.condition))
@@ -591,6 +660,8 @@ def _aggs(condition: ir.Expr) -> list[ir.Agg]:
 
 
 def state_agg(plan: Plan, keys: list[FeatureKey], source: str, where: str) -> str:
+    """The aggregate columns of event-aggregate state features (not the location)."""
+    keys = [k for k in keys if not k.location]
     rows = [
         {
             "id": plan.feature_ids[k],
@@ -621,11 +692,16 @@ def feature_backfill_sql(plan: Plan, keys: list[FeatureKey]) -> str:
     """Shared state features computed from every event (deploy of new features, rebuild)."""
     merged = [c.name for c in STATE_COLUMNS.values() if c.merge]
     columns = ", ".join(["feature_id", "user_id", *merged, "recent"])
-    return (
-        f"INSERT INTO segql.feature_state ({columns})\n"
-        + state_agg(plan, keys, "segql.events", "")
-        + ";"
-    )
+    out = []
+    if any(not k.location for k in keys):
+        out.append(
+            f"INSERT INTO segql.feature_state ({columns})\n"
+            + state_agg(plan, keys, "segql.events", "")
+            + ";"
+        )
+    if LOCATION in keys:
+        out.append(location_kind.insert_sql(plan.feature_ids[LOCATION], "segql.events"))
+    return "\n".join(out)
 
 
 def program_sql(plan: Plan, deploy: int) -> str:
@@ -655,22 +731,22 @@ def program_sql(plan: Plan, deploy: int) -> str:
     ]
     event_sets = [g.events for g in plan.groups]
     event_sets += [
-        names
+        s.event_set
         for s in plan.segments
-        if s.name not in grouped and s.events
-        for names in [None if None in s.events else sorted(e for e in s.events if e)]
-        if names not in event_sets
+        if s.name not in grouped and s.event_set is not None and s.event_set not in event_sets
     ]
+    event_sets = list(dict.fromkeys(event_sets))
 
     def set_of(s: SegmentPlan) -> int:
-        return event_sets.index(None if None in s.events else sorted(e for e in s.events if e)) + 1
+        assert s.event_set is not None
+        return event_sets.index(s.event_set) + 1
 
     def must_see(segments: list[SegmentPlan]) -> bool:
         return any(plan.must_see_new_users(s) for s in segments)
 
     def insert_seed(unit: _Unit) -> str:
         segments = unit.segments
-        seed = [f"v_set_{set_of(segments[0])}"] if segments[0].events else []
+        seed = [f"v_set_{set_of(segments[0])}"] if segments[0].event_set is not None else []
         return " || ".join([*seed, "v_new"] if must_see(segments) else seed)
 
     def profile_seed(unit: _Unit) -> str:
@@ -690,16 +766,21 @@ def program_sql(plan: Plan, deploy: int) -> str:
     def chain(seed: Any, cause: str, clocks: str = "") -> str:
         return "\n".join(u.call(seed(u), cause, clocks) for u in units)
 
-    keys = plan.state_keys
+    keys = [k for k in plan.state_keys if not k.location]
+    located = plan.feature_ids.get(LOCATION) if LOCATION in plan.state_keys else None
     return template(
         "program.sql.j2",
+        location_upsert="" if located is None else location_kind.upsert_sql(located, "new_rows"),
+        location_rebuild=""
+        if located is None
+        else location_kind.insert_sql(located, "segql.events", "e.user_id = ANY(v_affected)"),
         deploy=deploy,
         group_functions=[group_sql(plan, u.group, u.fn) for u in units if u.group],
         chain_vars=list(index.values()),
         features=keys,
         state_columns=[c for c in STATE_COLUMNS.values() if c.merge is not None],
         recent_merge=_recent_merge(plan, keys),
-        event_sets=event_sets,
+        event_sets=[_set_filter(e) for e in event_sets],
         insert_chain=chain(insert_seed, "'event'"),
         affected_chain=chain(lambda u: "v_affected", "'event'"),
         profile_chain=chain(profile_seed, "'profile'"),
@@ -707,6 +788,16 @@ def program_sql(plan: Plan, deploy: int) -> str:
         tick_chain=chain(tick_seed, "'time'", ", v_affected, v_ats"),
         state_agg=lambda source, where: state_agg(plan, keys, source, where),
     )
+
+
+def _set_filter(events: EventSet) -> str | None:
+    """Which rows of a statement an event set reads (None: every row)."""
+    if events.names is None:
+        return None
+    parts = [f"name = ANY({_lit_array(list(events.names))})"] if events.names else []
+    if events.located:
+        parts.append(location_kind.located("props"))
+    return " OR ".join(parts)
 
 
 def _lit_array(items: list[str]) -> str:
@@ -771,6 +862,7 @@ def empty_member_sql(seg: SegmentPlan, deps: dict[str, bool]) -> str:
     render = Renderer(
         lambda a: features.value(a, "z"),
         lambda node: "true" if deps.get(node.name, True) else "false",
+        location=location_kind.value("z"),
         scan=lambda q: scan_kind(q).empty(q),
     )
     dues = [render.crossing(atom, slope) for atom, slope in seg.atoms]
@@ -780,7 +872,8 @@ def empty_member_sql(seg: SegmentPlan, deps: dict[str, bool]) -> str:
         "FROM (SELECT segql.now() AS now) clk, (SELECT NULL::jsonb AS traits) p, "
         "(SELECT 0::bigint AS cnt, 0::bigint AS vcnt, NULL::numeric AS sum, NULL::numeric AS min, "
         "NULL::numeric AS max, NULL::timestamptz AS first_ts, NULL::timestamptz AS last_ts, "
-        "0::bigint AS days) z"
+        "0::bigint AS days, 0::bigint AS weeks, 0::bigint AS dist, NULL::bigint AS loc_id, "
+        "NULL::numeric AS lat, NULL::numeric AS lon) z"
     )
 
 

@@ -16,10 +16,11 @@ from typing import Any, Literal
 
 import psycopg
 
-from segql import features, generate, ir
+from segql import features, generate, ir, zones
 from segql.check import check
 from segql.deploy import require_segment
 from segql.errors import SegqlError
+from segql.features import location as location_kind
 from segql.features import scan_kind
 from segql.feed import Change
 from segql.models import store as models
@@ -227,7 +228,10 @@ def why(conn: psycopg.Connection, name: str, user_id: str) -> Explanation:
     source = definition + ";"
     live_models = models.load(conn)
     segment = check(
-        parse_text(source, f"<deployed {name}>"), known_segments=known, models=live_models
+        parse_text(source, f"<deployed {name}>"),
+        known_segments=known,
+        zones=zones.deployed(conn),
+        models=live_models,
     )[0]
     combinator, items = _top_level(segment.condition)
     evaluated = _evaluate(conn, segment, items, user_id)
@@ -278,13 +282,25 @@ def _top_level(condition: ir.Expr) -> tuple[str | None, list[ir.Expr]]:
     return op, flatten(condition)
 
 
+_LEAVES = (
+    ir.Agg,
+    ir.Sequence,
+    ir.Session,
+    ir.Trait,
+    ir.InSegment,
+    ir.Score,
+    ir.Distance,
+    ir.InZone,
+)
+
+
 def _leaves(node: ir.Expr) -> list[ir.Expr]:
     """What an item reads about the user: features, traits, other segments (each once)."""
     out: dict[ir.Expr, None] = {}
     stack = [node]
     while stack:
         n = stack.pop(0)
-        if isinstance(n, (ir.Agg, ir.Sequence, ir.Session, ir.Trait, ir.InSegment, ir.Score)):
+        if isinstance(n, _LEAVES):
             # A score is one value here: `segql why <model> <user>` shows its terms.
             out.setdefault(n, None)
         else:
@@ -316,14 +332,26 @@ def _evaluate(
             f"WHERE m.segment = {quote_literal(node.name)} AND m.user_id = u.user_id)"
         )
 
+    location = location_kind.EVENT_LOCATION
+    if ir.reads_location(segment.condition):
+        joins.append(location_kind.lateral("loc"))
+        joins.append(location_kind.resolved("gl", "loc"))
+        location = location_kind.columns("gl")
     render = Renderer(
         lambda a: features.value(a, aliases[FeatureKey.of(a)]),
         member,
+        location=location,
         scan=lambda q: scan_kind(q).value(seqs[q], q),
     )
     columns = {"now": "clk.now", "holds": f"coalesce({render(segment.condition)}, false)"}
     for i, item in enumerate(items):
         columns[f"item{i}"] = render(item)
+        if ir.reads_location(item):
+            # Where the location came from: the latest located event, else the profile.
+            columns[f"loc{i}"] = (
+                f"{location[0]}::text || ', ' || {location[1]}::text || ' (' || "
+                f"coalesce({location_kind.source('loc')}, 'profile lat/lon') || ')'"
+            )
         if isinstance(item, ir.Compare):
             columns[f"left{i}"] = render(item.left)
             columns[f"right{i}"] = render(item.right)
@@ -346,6 +374,8 @@ def _evaluate(
 
 def _condition(i: int, item: ir.Expr, evaluated: dict[str, Any]) -> Condition:
     values = [Value(_text(leaf), evaluated[f"leaf{i}_{j}"]) for j, leaf in enumerate(_leaves(item))]
+    if f"loc{i}" in evaluated:
+        values.insert(0, Value("last known location (lat, lon)", evaluated[f"loc{i}"]))
     holds = evaluated[f"item{i}"]
     if isinstance(item, ir.Compare):
         left = Value(_text(item.left), evaluated[f"left{i}"])
@@ -398,6 +428,10 @@ def _show(node: ir.Expr, top: bool = False) -> str:
         return wrap(f"{_show(node.operand)} IS NULL")
     if isinstance(node, ir.IsBool):
         return wrap(f"{_show(node.operand)} IS {'TRUE' if node.value else 'FALSE'}")
+    if isinstance(node, ir.Distance):
+        return f"distance_km({_show(node.lat, top=True)}, {_show(node.lon, top=True)})"
+    if isinstance(node, ir.InZone):
+        return f"in_zone({_sql_string(node.zone.name)})"
     if isinstance(node, ir.Score):
         return f"score({_sql_string(node.model)})"
     return repr(node)
@@ -412,6 +446,8 @@ def _show_agg(node: ir.Agg) -> str:
         args.append(_sql_string(node.prop))
     if node.window is not None:
         args.append(f"within => {_sql_string(node.window_text or _interval_text(node.window))}")
+    if node.after is not None:
+        args.append(f"after => {_sql_string(node.after)}")
     text = features.of(node).describe(args)
     if node.filter is not None:
         text += f" FILTER (WHERE {_show(node.filter, top=True)})"

@@ -13,7 +13,9 @@ from typing import Literal
 from segql.diagnostics import Span
 
 Type = Literal["bool", "num", "text", "ts", "interval"]
-AggKind = Literal["count", "did", "sum", "avg", "min", "max", "first", "last", "days"]
+AggKind = Literal[
+    "count", "did", "sum", "avg", "min", "max", "first", "last", "days", "weeks", "distinct"
+]
 
 NO_SPAN = Span(0, 0)
 
@@ -69,6 +71,22 @@ class Agg:
     span: Span = _span()
     # How the user wrote the window ('24 hours'), for `why`; not part of the meaning.
     window_text: str | None = field(default=None, compare=False, repr=False)
+    # after => '<event>': only events after the user's latest such event count.
+    after: str | None = None
+
+    def __repr__(self) -> str:
+        # The repr is the segment's fingerprint: written as before `after` existed when it is
+        # not given, so definitions deployed earlier keep their versions.
+        text = (
+            f"Agg(kind={self.kind!r}, event={self.event!r}, prop={self.prop!r}, "
+            f"window={self.window!r}, filter={self.filter!r}"
+        )
+        return text + (f", after={self.after!r})" if self.after is not None else ")")
+
+    @property
+    def windowed(self) -> bool:
+        """Does the set of events it reads move with the clock (a window, or an after bound)?"""
+        return self.window is not None or self.after is not None
 
     @property
     def type(self) -> Type:
@@ -130,6 +148,44 @@ Scan = Sequence | Session
 @dataclass(frozen=True)
 class InSegment:
     name: str
+    type: Type = "bool"
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A checked CREATE ZONE: a polygon's vertices (lon, lat) or a circle's centre and radius.
+
+    Coordinates are the decimals as written; a segment that reads the zone compiles them into
+    its SQL, so a changed zone is a changed segment (see zones.py).
+    """
+
+    name: str
+    kind: Literal["polygon", "circle"]
+    lats: tuple[Decimal, ...]  # a circle has one: its centre
+    lons: tuple[Decimal, ...]
+    radius_km: Decimal | None = None
+    text: str = field(default="", compare=False, repr=False)
+    source: str = field(default="", compare=False, repr=False)
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Distance:
+    """distance_km(lat, lon): from the user's last known location, or inside a FILTER from the
+    event's own lat/lon."""
+
+    lat: Expr
+    lon: Expr
+    type: Type = "num"
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class InZone:
+    """in_zone('name'): whether the location (as for Distance) is in the zone."""
+
+    zone: Zone
     type: Type = "bool"
     span: Span = _span()
 
@@ -247,6 +303,8 @@ Expr = (
     | Like
     | IsNull
     | IsBool
+    | Distance
+    | InZone
     | Score
 )
 
@@ -263,6 +321,8 @@ def children(node: Expr) -> tuple[Expr, ...]:
         return (node.operand, *node.items)
     if isinstance(node, Like):
         return (node.operand, node.pattern)
+    if isinstance(node, Distance):
+        return (node.lat, node.lon)
     if isinstance(node, Score):
         return tuple(t.condition for t in node.terms)
     return ()
@@ -274,6 +334,11 @@ def walk(node: Expr) -> list[Expr]:
     for child in children(node):
         out.extend(walk(child))
     return out
+
+
+def reads_location(condition: Expr) -> bool:
+    """Does the condition read the user's last known location (not an event's, in a FILTER)?"""
+    return any(isinstance(n, (Distance, InZone)) for n in walk(condition))
 
 
 def now_slope(node: Expr) -> int | None:
@@ -328,6 +393,22 @@ class Segment:
         return tuple(sorted({n.name for n in walk(self.condition) if isinstance(n, InSegment)}))
 
     @property
+    def zones(self) -> tuple[str, ...]:
+        """The zones the definition reads, in its condition or in its aggregates' filters."""
+        return tuple(sorted({z.name for z in zones_in(self.condition)}))
+
+    @property
     def fingerprint(self) -> str:
         """Equal for definitions that mean the same thing, whatever their layout."""
         return repr((self.condition, self.comment))
+
+
+def zones_in(node: Expr) -> list[Zone]:
+    """Every zone read by an expression, filters of aggregates included."""
+    out: list[Zone] = []
+    for n in walk(node):
+        if isinstance(n, InZone):
+            out.append(n.zone)
+        elif isinstance(n, Agg) and n.filter is not None:
+            out.extend(zones_in(n.filter))
+    return out

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
@@ -27,32 +27,105 @@ class CreateSegment(exp.Expression):
     arg_types = {"this": True, "comment": False, "expression": True}
 
 
+class CreateZone(exp.Expression):
+    """`CREATE ZONE this AS POLYGON ((lon lat, ...))` or `... AS CIRCLE (lat, lon, radius_km)`.
+
+    `kind` is polygon or circle; `points` holds the numbers as written, grouped: (lon, lat)
+    pairs for a polygon, one (lat, lon, radius) triple for a circle. `check` decides whether
+    they make a zone.
+    """
+
+    arg_types = {"this": True, "kind": True, "points": True}
+
+
+ZONE_SYNTAX = (
+    "CREATE ZONE name AS POLYGON ((lon lat, lon lat, lon lat, ...)); or "
+    "CREATE ZONE name AS CIRCLE (lat, lon, radius_km);"
+)
+
+
 class SegqlDialect(Postgres):
-    """Postgres, plus the CREATE SEGMENT statement."""
+    """Postgres, plus the CREATE SEGMENT and CREATE ZONE statements."""
 
     # How each statement reads, by the word after CREATE, for the fix line of a syntax error.
-    SYNTAX: dict[str, str] = {"SEGMENT": "CREATE SEGMENT name [COMMENT '...'] AS <condition>;"}
+    SYNTAX: dict[str, str] = {
+        "SEGMENT": "CREATE SEGMENT name [COMMENT '...'] AS <condition>;",
+        "ZONE": ZONE_SYNTAX,
+    }
 
     class Parser(Postgres.Parser):  # type: ignore[valid-type,misc]
         def _parse_create(self) -> Any:
             if self._match_text_seq("SEGMENT"):
                 return self._parse_create_segment()
+            if self._match_text_seq("ZONE"):
+                return self._parse_create_zone()
             return super()._parse_create()
+
+        def _parse_create_zone(self) -> CreateZone:
+            name = self._parse_id_var(any_token=False)
+            if name is None:
+                self._zone_stop("Expected a zone name after CREATE ZONE")
+            if not self._match(TokenType.ALIAS):
+                self._zone_stop("Expected AS POLYGON ((...)) or AS CIRCLE (...) after the name")
+            groups: list[exp.Tuple] = []
+            if self._match_text_seq("POLYGON"):
+                kind = "polygon"
+                self._zone_paren("POLYGON")
+                self._zone_paren("POLYGON (")
+                while True:
+                    groups.append(exp.Tuple(expressions=[self._zone_number(), self._zone_number()]))
+                    if not self._match(TokenType.COMMA):
+                        break
+                self._zone_close()
+                self._zone_close()
+            elif self._match_text_seq("CIRCLE"):
+                kind = "circle"
+                self._zone_paren("CIRCLE")
+                numbers = [self._zone_number()]
+                while self._match(TokenType.COMMA):
+                    numbers.append(self._zone_number())
+                self._zone_close()
+                groups.append(exp.Tuple(expressions=numbers))
+            else:
+                self._zone_stop("Expected POLYGON or CIRCLE after AS")
+            node: CreateZone = self.expression(
+                CreateZone(this=name, kind=exp.var(kind), points=groups)
+            )
+            return node
+
+        def _zone_stop(self, message: str) -> NoReturn:
+            """Raise at once: nothing after a malformed coordinate list can be read."""
+            self.raise_error(message)
+            raise self.errors[-1]
+
+        def _zone_paren(self, after: str) -> None:
+            if not self._match(TokenType.L_PAREN):
+                self._zone_stop(f"Expected '(' after {after}")
+
+        def _zone_close(self) -> None:
+            if not self._match(TokenType.R_PAREN):
+                self._zone_stop("Expected ')' or ',' here")
+
+        def _zone_number(self) -> exp.Expression:
+            number = self._parse_unary()
+            if number is None:
+                self._zone_stop("Expected a number")
+            return number  # type: ignore[no-any-return]
 
         def _parse_create_segment(self) -> CreateSegment:
             name = self._parse_id_var(any_token=False)
             if name is None:
-                self.raise_error("Expected a segment name after CREATE SEGMENT")
+                self._zone_stop("Expected a segment name after CREATE SEGMENT")
             comment = None
             if self._match(TokenType.COMMENT):
                 comment = self._parse_string()
                 if comment is None:
-                    self.raise_error("Expected a quoted string after COMMENT")
+                    self._zone_stop("Expected a quoted string after COMMENT")
             if not self._match(TokenType.ALIAS):
-                self.raise_error("Expected AS before the segment's condition")
+                self._zone_stop("Expected AS before the segment's condition")
             condition = self._parse_assignment()
             if condition is None:
-                self.raise_error("Expected a condition after AS")
+                self._zone_stop("Expected a condition after AS")
             node: CreateSegment = self.expression(
                 CreateSegment(this=name, comment=comment, expression=condition)
             )

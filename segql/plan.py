@@ -27,33 +27,82 @@ class FeatureKey:
     window: str | None  # seconds as text, None for state features
     days: bool = False  # also count distinct UTC days (active_days)
     recent: int = 0  # state features: also keep this many newest timestamps (see Plan.recent)
+    location: bool = False  # the user's last known location (features/location.py)
+    weeks: bool = False  # also count distinct ISO weeks (active_weeks)
+    distinct: bool = False  # also count distinct values of the prop (distinct_count)
+    after: str | None = None  # only events after the user's latest event of this name
 
     @staticmethod
     def of(agg: ir.Agg) -> FeatureKey:
         window = None if agg.window is None else str(agg.window)
-        days = "days" in features.of(agg).columns
-        return FeatureKey(agg.event, agg.filter, agg.prop, window, days)
+        columns = features.of(agg).columns
+        return FeatureKey(
+            agg.event,
+            agg.filter,
+            agg.prop,
+            window,
+            days="days" in columns,
+            weeks="weeks" in columns,
+            distinct="dist" in columns,
+            after=agg.after,
+        )
+
+    @property
+    def windowed(self) -> bool:
+        """Do its events move with the clock: a window, or an after => bound?"""
+        return self.window is not None or self.after is not None
+
+    @property
+    def scanned(self) -> bool:
+        """Read from the user's events at each evaluation rather than kept as state."""
+        return self.windowed or self.days or self.weeks or self.distinct
 
     @property
     def text(self) -> str:
         """The catalog key: stable across processes (repr of the frozen filter tree)."""
+        if self.location:
+            return json.dumps(["location"])
         parts: list[object] = [self.event, repr(self.filter), self.prop, self.window, self.days]
+        if self.weeks or self.distinct or self.after is not None:
+            parts += [self.weeks, self.distinct, self.after]
         return json.dumps([*parts, self.recent] if self.recent else parts)
 
     @property
     def spec(self) -> dict[str, str | None]:
+        if self.location:
+            return {"location": "latest event with lat/lon"}
         return {
             "event": self.event,
             "filter": repr(self.filter) if self.filter else None,
             "prop": self.prop,
             "window_seconds": self.window,
             **({"recent": str(self.recent)} if self.recent else {}),
+            **({"after": self.after} if self.after is not None else {}),
         }
 
     @property
     def source(self) -> FeatureKey:
         """The unwindowed state feature over the same events."""
         return FeatureKey(self.event, self.filter, None, None)
+
+
+# One per user whatever reads it: the latest located event of any name.
+LOCATION = FeatureKey(None, None, None, None, location=True)
+
+
+@dataclass(frozen=True)
+class EventSet:
+    """The events a segment reads: by name (None: any event), and with `located` also every
+    event that carries a location (the segment reads the user's last known location)."""
+
+    names: tuple[str, ...] | None
+    located: bool = False
+
+    @property
+    def key(self) -> str:
+        """A group's timer key. Segment names cannot start with '~', so it never equals one."""
+        names = "*" if self.names is None else ",".join(self.names)
+        return "~" + names + ("+location" if self.located else "")
 
 
 @dataclass
@@ -66,6 +115,15 @@ class SegmentPlan:
     atoms: list[tuple[ir.Compare, int]]
     inlined: list[ir.Segment] = field(default_factory=list)  # dependencies, for the full query
     scans: list[ir.Scan] = field(default_factory=list)  # sequences, sessions
+    located: bool = False  # reads the user's last known location
+
+    @property
+    def event_set(self) -> EventSet | None:
+        """None when the segment reads no events at all."""
+        if not self.events and not self.located:
+            return None
+        names = None if None in self.events else tuple(sorted(e for e in self.events if e))
+        return EventSet(names, self.located and names is not None)
 
     @property
     def name(self) -> str:
@@ -73,11 +131,12 @@ class SegmentPlan:
 
     @property
     def state_keys(self) -> list[FeatureKey]:
-        return [k for k in self.keys if k.window is None]
+        return [k for k in self.keys if not k.scanned]
 
     @property
     def window_keys(self) -> list[FeatureKey]:
-        return [k for k in self.keys if k.window is not None]
+        """Keys whose value can change with the clock alone, each with its own next instant."""
+        return [k for k in self.keys if k.windowed]
 
     @property
     def timed(self) -> bool:
@@ -94,7 +153,7 @@ class Group:
     """
 
     key: str
-    events: list[str] | None  # None: any event
+    events: EventSet
     members: list[SegmentPlan]
 
     @property
@@ -197,15 +256,24 @@ def plan(segments: list[ir.Segment], versions: dict[str, int]) -> Plan:
         keys = list(dict.fromkeys(FeatureKey.of(a) for a in aggs))
         seqs = scans(seg.condition)
         steps = [e for q in seqs for e in scan_kind(q).events(q)]
+        # An after => bound is read too: its events move the window's start.
+        events = {a.event for a in aggs} | {a.after for a in aggs if a.after is not None}
+        events |= set(steps)
+        located = ir.reads_location(seg.condition)
+        if located:
+            # Events that carry a location move it, and the profile's is the fallback.
+            keys.append(LOCATION)
         plans.append(
             SegmentPlan(
                 segment=seg,
                 version=versions[seg.name],
                 keys=keys,
-                events=frozenset([*(a.event for a in aggs), *steps]),
-                reads_traits=any(isinstance(n, ir.Trait) for n in ir.walk(seg.condition)),
+                events=frozenset(events),
+                reads_traits=located
+                or any(isinstance(n, ir.Trait) for n in ir.walk(seg.condition)),
                 atoms=ir.time_atoms(seg.condition),
                 inlined=_closure(seg, by_name),
+                located=located,
                 scans=seqs,
             )
         )
@@ -214,16 +282,14 @@ def plan(segments: list[ir.Segment], versions: dict[str, int]) -> Plan:
 
 def groups(plans: list[SegmentPlan]) -> list[Group]:
     """Segments with events and no in_segment(), grouped by the set of events they read."""
-    out: dict[tuple[str, ...] | None, Group] = {}
+    out: dict[EventSet, Group] = {}
     for seg in plans:
-        if not seg.events or seg.segment.depends_on:
+        events = seg.event_set
+        if events is None or seg.segment.depends_on:
             continue
-        names = None if None in seg.events else tuple(sorted(e for e in seg.events if e))
-        if names not in out:
-            # Segment names cannot start with '~', so a group key never equals one.
-            key = "~" + ("*" if names is None else ",".join(names))
-            out[names] = Group(key, None if names is None else list(names), [])
-        out[names].members.append(seg)
+        if events not in out:
+            out[events] = Group(events.key, events, [])
+        out[events].members.append(seg)
     return list(out.values())
 
 
@@ -250,7 +316,7 @@ def recent_features(segments: list[ir.Segment]) -> dict[FeatureKey, tuple[Featur
                         assert isinstance(value, Decimal)
                         simple[id(side)] = max(int(value.to_integral_value("ROUND_FLOOR")) + 1, 1)
         for node in ir.walk(seg.condition):
-            if not isinstance(node, ir.Agg) or node.window is None:
+            if not isinstance(node, ir.Agg) or node.window is None or node.after is not None:
                 continue
             key = FeatureKey.of(node)
             if _countable(node) and node.type == "bool":  # did(): at least one
@@ -274,6 +340,7 @@ def _countable(node: ir.Expr) -> bool:
     return (
         isinstance(node, ir.Agg)
         and node.window is not None
+        and node.after is None
         and node.prop is None
         and features.of(node).counts_events
     )

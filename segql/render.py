@@ -11,6 +11,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from segql import ir
+from segql.features import location as location_kind
 
 CASTS: dict[ir.Type, str] = {
     "num": "segql.num",
@@ -64,12 +65,15 @@ class Renderer:
         segment: Callable[[ir.InSegment], str],
         row: str = "p.traits",
         clock: str = "clk.now",
+        location: tuple[str, str] = location_kind.EVENT_LOCATION,
         scan: Callable[[ir.Scan], str] | None = None,
     ) -> None:
         self.agg = agg
         self.segment = segment
         self.row = row
         self.clock = clock
+        # (lat, lon): the user's last known location, or in a FILTER the event's own.
+        self.location = location
         self.scan = scan or _no_scan
 
     def __call__(self, node: ir.Expr) -> str:
@@ -107,9 +111,20 @@ class Renderer:
             return f"({self(node.operand)} IS NULL)"
         if isinstance(node, ir.IsBool):
             return f"({self(node.operand)} IS {'TRUE' if node.value else 'FALSE'})"
+        if isinstance(node, ir.Distance):
+            out = location_kind.distance(self.location, self(node.lat), self(node.lon))
+            return self.guarded(out)
+        if isinstance(node, ir.InZone):
+            return self.guarded(location_kind.in_zone(self.location, node.zone))
         if isinstance(node, ir.Score):
             return self.score(node)
         raise TypeError(f"cannot render {node!r}")
+
+    def guarded(self, geo: str) -> str:
+        """Inside a FILTER, most events carry no location: a key probe skips the geometry."""
+        if self.location != location_kind.EVENT_LOCATION:
+            return geo
+        return f"(CASE WHEN {location_kind.HAS_KEYS} THEN {geo} END)"
 
     def const(self, node: ir.Const) -> str:
         if node.value is None:
@@ -178,6 +193,11 @@ def event_match(event: str | None, filter_: ir.Expr | None) -> str:
 
 def prop_value(prop: str | None) -> str:
     return "NULL::numeric" if prop is None else f"segql.num(e.props -> {quote_literal(prop)})"
+
+
+def prop_text(prop: str | None) -> str:
+    """A prop as text, for distinct values: NULL when missing or JSON null."""
+    return "NULL::text" if prop is None else f"(e.props ->> {quote_literal(prop)})"
 
 
 def _no_agg(node: ir.Agg) -> str:

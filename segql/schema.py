@@ -57,7 +57,11 @@ EXPECTED_SCHEMA: dict[str, list[str]] = {
         "first_ts",
         "last_ts",
         "recent",
+        "loc_id",
+        "lat",
+        "lon",
     ],
+    "segql.zones": ["name", "version", "definition", "source", "deployed_at"],
     "segql.members": ["segment", "user_id", "since"],
     "segql.changes": [
         "seq",

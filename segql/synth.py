@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import zlib
 from bisect import bisect
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -126,6 +127,7 @@ class Population:
     device: list[str]
     loan_shopper: list[bool]
     activity_cum: list[float]  # cumulative activity weights, for picking a user by weight
+    home: list[int]  # index into CITIES: where the profile lives and the app reports from
 
 
 @dataclass(frozen=True)
@@ -184,12 +186,16 @@ def population(n_users: int, seed: int) -> Population:
     devices = rng.choices(("ios", "android", "web"), weights=(35, 30, 35), k=n_users)
     loan = [rng.random() < LOAN_SHOPPER_SHARE for _ in range(n_users)]
     weights = (rng.paretovariate(PARETO_ALPHA) * PLAN_ACTIVITY[p] for p in plans)
+    # Homes from their own stream, so the draws above stay what they were.
+    homes = random.Random(f"segql-homes-{seed}")
+    city_weights = [c[4] for c in CITIES]
     return Population(
         user_ids=[user_id(i) for i in range(n_users)],
         plan=plans,
         device=devices,
         loan_shopper=loan,
         activity_cum=list(accumulate(weights)),
+        home=homes.choices(range(len(CITIES)), weights=city_weights, k=n_users),
     )
 
 
@@ -251,10 +257,8 @@ def generate_profiles(n_users: int, seed: int, end: datetime | None = None) -> I
     end = _aware(end or datetime.now(UTC))
     pop = population(n_users, seed)
     rng = random.Random(f"segql-profiles-{seed}")
-    city_weights = list(accumulate(c[4] for c in CITIES))
     for i, uid in enumerate(pop.user_ids):
-        city = CITIES[bisect(city_weights, rng.random() * city_weights[-1])]
-        yield {"user_id": uid, "traits": _traits(rng, pop, i, city, end)}
+        yield {"user_id": uid, "traits": _traits(rng, pop, i, CITIES[pop.home[i]], end)}
 
 
 def _traits(
@@ -319,17 +323,21 @@ def _shopping_session(
         # The app's SDK numbers its sessions; web sessions are told apart by their gaps.
         sid = f"{w.population.user_ids[index]}-{order_no}"
         tail = f'"channel":"app","session_id":"{sid}"}}'
-        yield 0.0, "app_open", "{" + tail
+        opened = _app_open(rng, w.population.home[index])
+        yield 0.0, "app_open", opened[:-1] + f',"session_id":"{sid}"}}'
     yield _gap(rng), "page_view", f'{{"url":"{_landing_url(rng)}",{tail}'
-    cart: list[Product] = []
+    cart: list[tuple[Product, int]] = []
     views = min(MAX_SESSION_EVENTS // 3, 1 + int(rng.expovariate(0.45)))
     for _ in range(views):
         product = _pick_product(rng, w)
         yield _gap(rng), "page_view", f'{{"url":"/products/{product.id}",{tail}'
         yield _gap(rng), "product_viewed", f"{{{product.json},{tail}"
         if rng.random() < 0.18:
-            cart.append(product)
-            yield _gap(rng), "add_to_cart", f'{{{product.json},"quantity":1,{tail}'
+            quantity = _quantity(w.population.user_ids[index], order_no, product, len(cart))
+            cart.append((product, quantity))
+            line = round(product.price * quantity, 2)
+            props = f'"quantity":{quantity},"line_total":{line!r}'
+            yield _gap(rng), "add_to_cart", f"{{{product.json},{props},{tail}"
     rate = PLAN_BUY_RATE[w.population.plan[index]]
     if w.buy_boost is not None:
         rate = min(0.95, rate * w.buy_boost[index])
@@ -338,12 +346,37 @@ def _shopping_session(
         yield _gap(rng), "purchase", _purchase(w, index, cart, order_no, tail)
 
 
-def _purchase(w: World, index: int, cart: list[Product], order_no: int, tail: str) -> str:
-    amount = round(sum(p.price for p in cart), 2)
+# How far from the city centre the app reports, in degrees (about 5 km); some opens report none
+# (location permission refused), so the profile's location is the fallback.
+APP_LOCATION_SPREAD = 0.05
+APP_LOCATION_SHARE = 0.7
+
+
+def _app_open(rng: random.Random, home: int) -> str:
+    if rng.random() >= APP_LOCATION_SHARE:
+        return '{"channel":"app"}'
+    _, _, lat, lon, _ = CITIES[home]
+    lat = round(lat + rng.gauss(0, APP_LOCATION_SPREAD), 5)
+    lon = round(lon + rng.gauss(0, APP_LOCATION_SPREAD), 5)
+    return f'{{"channel":"app","lat":{lat!r},"lon":{lon!r}}}'
+
+
+def _quantity(user: str, order_no: int, product: Product, position: int) -> int:
+    """Mostly one, sometimes two or three: from a checksum, not the session's generator, so
+    every other draw of the stream stays what it was before quantities varied."""
+    roll = zlib.crc32(f"{user}:{order_no}:{product.id}:{position}".encode()) % 10
+    return 1 if roll < 7 else 2 if roll < 9 else 3
+
+
+def _purchase(
+    w: World, index: int, cart: list[tuple[Product, int]], order_no: int, tail: str
+) -> str:
+    amount = round(sum(p.price * q for p, q in cart), 2)
     order_id = f"o-{w.population.user_ids[index]}-{order_no}"
+    quantity = sum(q for _, q in cart)
     return (
-        f'{{"amount":{amount!r},"category":"{cart[0].category}","order_id":"{order_id}",'
-        f'"items":{len(cart)},{tail}'
+        f'{{"amount":{amount!r},"category":"{cart[0][0].category}","order_id":"{order_id}",'
+        f'"items":{len(cart)},"quantity":{quantity},{tail}'
     )
 
 

@@ -33,7 +33,9 @@ def warnings(conn: psycopg.Connection, segments: list[ir.Segment]) -> list[str]:
                 for step in node.steps:
                     if step.event is not None:
                         out.extend(_unseen(seg, "event", step.event, events, "segql.events"))
-            elif isinstance(node, ir.Trait) and traits:
+            if isinstance(node, ir.Agg) and events and node.after is not None:
+                out.extend(_unseen(seg, "event", node.after, events, "segql.events"))
+            if isinstance(node, ir.Trait) and traits:
                 out.extend(_unseen(seg, "trait", node.key, traits, "segql.profiles"))
     return list(dict.fromkeys(out))
 

@@ -23,6 +23,8 @@ SCENARIOS: list[str] = [
     "benchmarks.scenarios.timers",
     "benchmarks.scenarios.campaigns",
     "benchmarks.scenarios.dashboard",
+    "benchmarks.scenarios.breadth",
+    "benchmarks.scenarios.geo",
     "benchmarks.scenarios.models",
     "benchmarks.scenarios.journeys",
     # Last: state and insert share a database kept until the run ends (benchmarks.loaded).

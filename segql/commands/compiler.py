@@ -92,10 +92,14 @@ def deploy(
         ("campaigns changed", c.changed),
         ("campaigns unchanged", c.unchanged),
         ("campaigns dropped", c.dropped),
+        ("zones created", result.zones.created),
+        ("zones changed", result.zones.changed),
+        ("zones dropped", result.zones.dropped),
     ):
         if names:
             typer.echo(f"{label}: {', '.join(names)}")
-    typer.echo(f"Deploy {result.deploy_id} done.")
+    if result.deploy_id is not None:
+        typer.echo(f"Deploy {result.deploy_id} done.")
 
 
 def _warn(warnings: list[str]) -> None:
@@ -121,8 +125,14 @@ def _confirm_prune(names: list[str]) -> None:
 def list_(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="One JSON object per segment."),
+    show_zones: bool = typer.Option(
+        False, "--zones", help="List deployed zones and the segments that read them instead."
+    ),
 ) -> None:
     """List deployed segments with their live size, version and deploy time."""
+    if show_zones:
+        _list_zones(ctx, as_json)
+        return
     with state(ctx).connect() as conn:
         segments = deploy_api.list_segments(conn)
     if as_json:
@@ -138,6 +148,20 @@ def list_(
             f"{s.name:<{width}}  {s.size:>8}  {s.version:>7}  "
             f"{s.deployed_at.isoformat(timespec='seconds')}"
         )
+
+
+def _list_zones(ctx: typer.Context, as_json: bool) -> None:
+    with state(ctx).connect() as conn:
+        found = deploy_api.list_zones(conn)
+    if as_json:
+        typer.echo(json.dumps([z.as_json() for z in found], indent=2))
+        return
+    if not found:
+        typer.echo("No zones deployed. Define one with CREATE ZONE and `segql deploy FILE.sql`.")
+        return
+    for z in found:
+        readers = ", ".join(z.segments) or "no segment"
+        typer.echo(f"{z.name} v{z.version} (read by {readers}): {z.definition}")
 
 
 def members(
@@ -186,16 +210,19 @@ def _print_members(rows: list[tuple[str, datetime]], as_json: bool, as_csv: bool
 
 def drop(
     ctx: typer.Context,
-    names: list[str] = typer.Argument(..., help="Segment or campaign names."),
+    names: list[str] = typer.Argument(..., help="Segment, campaign or zone names."),
     cascade: bool = typer.Option(
-        False, "--cascade", help="Also drop the segments that read these with in_segment()."
+        False,
+        "--cascade",
+        help="Also drop the segments that read these with in_segment() or in_zone().",
     ),
 ) -> None:
     """Drop deployed segments (their members exit with cause 'drop' and their objects are
-    removed) or campaigns (with their deliveries)."""
+    removed), campaigns (with their deliveries) or zones no remaining segment reads."""
     with state(ctx).connect() as conn:
         result = deploy_api.deploy(conn, [], drop=[name.lower() for name in names], cascade=cascade)
-    typer.echo(f"dropped: {', '.join([*result.dropped, *result.campaigns.dropped])}")
+    gone = [*result.dropped, *result.campaigns.dropped, *result.zones.dropped]
+    typer.echo(f"dropped: {', '.join(gone)}")
 
 
 def tick(

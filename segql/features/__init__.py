@@ -11,7 +11,9 @@ from __future__ import annotations
 from segql import ir
 from segql.features import (
     active_days,
+    active_weeks,
     did,
+    distinct_count,
     event_avg,
     event_count,
     event_max,
@@ -40,6 +42,8 @@ _MODULES = (
     first_event_at,
     last_event_at,
     active_days,
+    active_weeks,
+    distinct_count,
 )
 
 AGGREGATES: dict[str, EventAggregate] = {m.KIND.function: m.KIND for m in _MODULES}

@@ -14,4 +14,5 @@ KIND = EventAggregate(
     needs_window=True,
     default_event="*",
     falls_with_clock=True,
+    scanned=True,
 )

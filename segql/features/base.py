@@ -22,7 +22,8 @@ from segql import ir
 class StateColumn:
     """One column of an event source's per-user state.
 
-    `aggregate` is SQL over event rows `e`, with `{v}` the numeric prop value; `merge` combines
+    `aggregate` is SQL over event rows `e`, with `{v}` the numeric prop value and `{t}` its
+    text; `merge` combines
     stored state `fs` with a new batch's `excluded` in O(1). Columns whose merge cannot be
     undone (min, max, first, last) are rebuilt from the user's events when events are updated
     or deleted.
@@ -56,6 +57,12 @@ STATE_COLUMNS: dict[str, StateColumn] = {
         ),
         # Distinct UTC calendar days with an event: only windowed (active_days needs a window).
         StateColumn("days", "bigint", "count(DISTINCT (e.ts AT TIME ZONE 'UTC')::date)"),
+        # Distinct ISO weeks (Monday to Sunday, UTC) with an event: like days, read by a scan.
+        StateColumn(
+            "weeks", "bigint", "count(DISTINCT date_trunc('week', e.ts AT TIME ZONE 'UTC'))"
+        ),
+        # Distinct values of a prop, as text: read by a scan of the source's events.
+        StateColumn("dist", "bigint", "count(DISTINCT {t})"),
     )
 }
 
@@ -87,12 +94,16 @@ class EventAggregate:
     default_event: str | None = None
     falls_with_clock: bool = False
     counts_events: bool = False  # its value is a count of matching events (or that one exists)
+    scanned: bool = False  # its columns have no O(1) merge: always read from the user's events
 
     @property
     def usage(self) -> str:
         prop = ", '<prop>'" if self.takes_prop else ""
         window = "within => '<interval>'" if self.needs_window else "[, within => '<interval>']"
         sep = ", " if self.needs_window else ""
+        event = "['<event>', ]" if self.default_event is not None else "'<event>'"
+        if self.default_event is not None and not self.takes_prop:
+            return f"{self.function}({event}{window})"
         return f"{self.function}('<event>'{prop}{sep}{window})"
 
     def describe(self, args: list[str]) -> str:
@@ -119,7 +130,9 @@ class ScanKind:
     events: Callable[[Any], list[str | None]]
 
 
-def next_change(ts: str, width: str, clock: str) -> str:
+def next_change(ts: str, width: str | None, clock: str) -> str:
     """When an event at `ts` next changes a window of `width` ending at `clock`: it enters at its
-    ts if stamped after the clock, else it leaves at ts + width."""
-    return f"CASE WHEN {ts} > {clock} THEN {ts} ELSE {ts} + {width} END"
+    ts if stamped after the clock, else it leaves at ts + width (never, with no width: a window
+    that only an after => bound opens leaves no event behind with time)."""
+    leaves = f"{ts} + {width}" if width is not None else "NULL::timestamptz"
+    return f"CASE WHEN {ts} > {clock} THEN {ts} ELSE {leaves} END"

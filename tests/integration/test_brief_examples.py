@@ -226,6 +226,35 @@ def test_abandoned_cart_enters_after_an_idle_hour(shop: Shop) -> None:
     shop.expect("abandoned_cart", set())
 
 
+def test_bought_from_three_categories(shop: Shop) -> None:
+    for i, category in enumerate(("books", "toys", "books", None)):
+        shop.event("two", "purchase", T0 - i * DAY, amount=10, **({"category": category}))
+    for i, category in enumerate(("books", "toys", "home")):
+        shop.event("three", "purchase", T0 - 400 * DAY - i * HOUR, amount=10, category=category)
+    shop.event("viewer", "product_viewed", T0, category="home")
+    shop.expect("broad_shoppers", {"three"})
+    shop.event("two", "purchase", T0, amount=10, category="Books")  # another value: case counts
+    shop.expect("broad_shoppers", {"two", "three"})
+
+
+def test_cart_over_100_since_the_last_purchase(shop: Shop) -> None:
+    shop.event("cart", "add_to_cart", T0 - HOUR, price=40.0, quantity=2, line_total=80.0)
+    shop.event(
+        "cart", "add_to_cart", T0 - 30 * 60 * SECOND, price=25.0, quantity=1, line_total=25.0
+    )
+    shop.event("paid", "add_to_cart", T0 - HOUR, price=120.0, quantity=1, line_total=120.0)
+    shop.event("paid", "purchase", T0 - 10 * 60 * SECOND, amount=120.0)
+    shop.event("paid", "add_to_cart", T0, price=60.0, quantity=1, line_total=60.0)
+    shop.expect("big_cart", {"cart"})
+    # Checking out later than the clock: the cart empties at that second, not before.
+    shop.event("cart", "purchase", T0 + HOUR, amount=105.0)
+    shop.at(T0 + HOUR - SECOND)
+    shop.expect("big_cart", {"cart"})
+    shop.at(T0 + HOUR)
+    shop.expect("big_cart", set())
+    assert shop.last_change("big_cart", "cart") == ("exit", T0 + HOUR, "time")
+
+
 # -- intent --------------------------------------------------------------------------------------
 
 
@@ -430,7 +459,7 @@ def test_examples_match_the_full_query_on_the_synthetic_shop(conn: psycopg.Conne
     synth.copy_event_rows(conn, history)
     shop = Shop(conn, *EXAMPLE_FILES)
     names = [s.name for s in deploy.list_segments(conn)]
-    assert len(names) == 17
+    assert len(names) == 19
 
     def agree() -> dict[str, int]:
         sizes = {}
@@ -451,6 +480,8 @@ def test_examples_match_the_full_query_on_the_synthetic_shop(conn: psycopg.Conne
         "loyal",
         "loan_high_intent",
         "trial_ending_soon",
+        "broad_shoppers",
+        "big_cart",
     ):
         assert sizes[name] > 0, name
 

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from segql import db, deploy
+from segql import db, deploy, zones
 from segql import demo as demo_api
 from segql.errors import ConfigError
 from segql.models.check import is_model
@@ -47,7 +47,9 @@ def test_fast_clock_demo_counts_exactly_and_matches_the_full_queries(
     options = _options(demo_name, fast_clock=5.0)
     prepared = demo_api.prepare(database_url, options)
     assert demo_api.ACTIVE_SEGMENT in prepared.segments
-    examples = [s for s in demo_api.example_statements() if not is_model(s)]
+    examples = [
+        s for s in demo_api.example_statements() if not zones.is_zone(s) and not is_model(s)
+    ]
     assert len(prepared.segments) == len(examples) + 1
 
     with StopEvent() as stop, demo_api.Demo(prepared, options, stop) as demo:

@@ -51,7 +51,7 @@ def test_estimate_equals_size_after_deploy(conn: psycopg.Connection) -> None:
     sizes = {s.name: s.size for s in deploy.list_segments(conn)}
     assert [r.segment for r in results] == [
         "browsed_not_bought", "premium_new_york", "high_order_value", "carted_last_hour",
-        "abandoned_cart",
+        "abandoned_cart", "broad_shoppers", "big_cart",
     ]  # fmt: skip
     assert any(r.size > 0 for r in results)
     for r in results:

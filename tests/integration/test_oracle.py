@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -161,6 +162,42 @@ def session_leaf(draw: st.DrawFn) -> str:
     return f"session_count({ev}within => '{w}') {draw(cmp)} {draw(st.integers(0, 4))}"
 
 
+# -- purchase breadth: distinct_count, active_weeks, after => --------------------------------
+#
+# Distinct values of props that repeat, are null, missing or not numbers; ISO weeks; windows
+# opened by the user's latest event of another name, alone or with within and FILTER.
+
+after_event = st.sampled_from(EVENTS)
+
+
+@st.composite
+def breadth_leaf(draw: st.DrawFn) -> str:
+    ev = draw(event)
+    w = draw(window)
+    f = draw(prop_filter)
+    filt = f" FILTER (WHERE {f})" if f else ""
+    after = f", after => '{draw(after_event)}'" if draw(st.booleans()) else ""
+    within = f", within => '{w}'" if w else ""
+    kind = draw(st.sampled_from(["distinct", "weeks", "after"]))
+    if kind == "distinct":
+        prop = draw(st.sampled_from(["channel", "amount"]))
+        n = draw(st.integers(0, 4))
+        return f"distinct_count('{ev}', '{prop}'{within}{after}){filt} {draw(cmp)} {n}"
+    if kind == "weeks":
+        w = draw(st.sampled_from(["2 days", "1 week"]))
+        return f"active_weeks('{ev}', within => '{w}'{after}){filt} {draw(cmp)} {draw(small)}"
+    after = f", after => '{draw(after_event)}'"
+    shape = draw(st.sampled_from(["count", "did", "sum", "max", "last"]))
+    if shape == "count":
+        return f"event_count('{ev}'{within}{after}){filt} {draw(cmp)} {draw(small)}"
+    if shape == "did":
+        return f"did('{ev}'{within}{after}){filt}"
+    if shape == "last":
+        return f"last_event_at('{ev}'{within}{after}){filt} > now() - interval '{draw(ago)}'"
+    fn = f"event_{shape}"
+    return f"{fn}('{ev}', 'amount'{within}{after}){filt} {draw(cmp)} {draw(st.integers(0, 12))}"
+
+
 # -- predictive scores ---------------------------------------------------------------------------
 #
 # score('m') of a fixed model inserted directly as a trained version (`oracle_model`): windowed
@@ -199,9 +236,6 @@ def oracle_model(conn: psycopg.Connection) -> None:
         [json.dumps(ORACLE_MODEL)],
     )
     conn.commit()
-
-
-any_leaf = st.one_of(aggregate(), trait, score_leaf, sequence_leaf(), session_leaf())
 
 
 @st.composite
@@ -247,8 +281,6 @@ def event_rows(
     """Rows stamped from `before` seconds before the clock to `after` seconds after it."""
     size = draw(st.one_of(st.integers(1, 6), st.integers(1, 40), st.sampled_from([300, 1000])))
     seed = draw(st.integers(0, 2**32 - 1))
-    import random
-
     rnd = random.Random(seed)
     rows = []
     for _ in range(size):
@@ -256,6 +288,8 @@ def event_rows(
         a = rnd.choice([0, 3, 5, 7, 9, 12, -4, -11, "oops", None])
         if a is not None:
             props["amount"] = a
+        if rnd.random() < 0.3:
+            props.update(geo_location(rnd))
         rows.append((rnd.choice(USERS), rnd.choice(EVENTS), rnd.randint(-before, after), props))
     if rows and rnd.random() < 0.3:
         # A burst: several events of one user at one instant, each counted on its own.
@@ -301,6 +335,90 @@ step = st.one_of(
     # that should have been kept is missing.
     st.tuples(st.just("next_edge"), st.integers(0, 3), st.sampled_from([-1, 0, 1])),
 )
+
+
+# -- geo: the last known location, distance_km, zones and in_zone ------------------------------
+#
+# Zones whose edges and vertices sit on the grid the events' and profiles' locations are drawn
+# from, so points on edges, on vertices and on the horizontal lines through a concave vertex come
+# up often; a circle whose edge passes near grid points; locations with one coordinate missing,
+# a numeric string, text, or out of range. Every stream deploys these zones (see check_stream).
+
+GEO_ZONES = """
+CREATE ZONE sq AS POLYGON ((0 0, 2 0, 2 2, 0 2));
+CREATE ZONE notch AS POLYGON ((0 0, 4 0, 4 4, 2 1, 0 4, 0 0));
+CREATE ZONE ring AS CIRCLE (1, 1, 111.2);
+"""
+GEO_LONS = [-1, 0, 1, 1.5, 2, 3, 4, 4.0000001, "2", "east"]
+GEO_LATS = [-1, 0, 0.5, 1, 2, 3.9999999, 4, 95]
+
+
+def geo_location(rnd: random.Random) -> dict[str, object]:
+    """A location for an event's props or a profile's traits; sometimes half of one."""
+    out: dict[str, object] = {}
+    shape = rnd.random()
+    if shape < 0.9:
+        out["lat"] = rnd.choice(GEO_LATS)
+    if shape > 0.1:
+        out["lon"] = rnd.choice(GEO_LONS)
+    return out
+
+
+@st.composite
+def geo_leaf(draw: st.DrawFn) -> str:
+    zone = draw(st.sampled_from(["sq", "notch", "ring"]))
+    kind = draw(st.sampled_from(["in", "distance", "null", "filter_in", "filter_distance"]))
+    if kind == "in":
+        return f"in_zone('{zone}')"
+    if kind == "distance":
+        km = draw(st.sampled_from([0, 100, 111.2, 157.25, 400]))
+        return f"distance_km(1, 1) {draw(cmp)} {km}"
+    if kind == "null":
+        return "distance_km(0, -1) IS NULL"
+    ev, w = draw(event), draw(window)
+    within = f", within => '{w}'" if w else ""
+    if kind == "filter_in":
+        return f"did('{ev}'{within}) FILTER (WHERE in_zone('{zone}'))"
+    return (
+        f"event_count('{ev}'{within}) FILTER (WHERE distance_km(2, 2) < 160) "
+        f"{draw(cmp)} {draw(small)}"
+    )
+
+
+@st.composite
+def geo_event_rows(draw: st.DrawFn) -> list[tuple[str, str, int, dict[str, object]]]:
+    rows = draw(event_rows())
+    rnd = random.Random(draw(st.integers(0, 2**32 - 1)))
+    return [(u, n, at, {**props, **geo_location(rnd)}) for u, n, at, props in rows]
+
+
+@st.composite
+def geo_profile_rows(draw: st.DrawFn) -> list[tuple[str, dict[str, object]]]:
+    rows = draw(profile_rows())
+    rnd = random.Random(draw(st.integers(0, 2**32 - 1)))
+    return [(u, {**t, **geo_location(rnd)}) if rnd.random() < 0.7 else (u, t) for u, t in rows]
+
+
+# The leaf union: every construct's leaves.
+any_leaf = st.one_of(
+    aggregate(), trait, score_leaf, geo_leaf(), breadth_leaf(), sequence_leaf(), session_leaf()
+)
+
+geo_step = st.one_of(
+    step,
+    st.tuples(st.just("events"), geo_event_rows()),
+    st.tuples(st.just("profiles"), geo_profile_rows()),
+)
+
+
+@settings(settings.get_profile(PROFILE))
+@given(
+    text=definitions(st.one_of(geo_leaf(), geo_leaf(), any_leaf)),
+    steps=st.lists(geo_step, min_size=1, max_size=16),
+)
+def test_geo_incremental_equals_full_query(oracle_url: str, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    with psycopg.connect(oracle_url) as conn:
+        check_stream(conn, text, steps)
 
 
 # -- the harness -------------------------------------------------------------------------------
@@ -367,6 +485,19 @@ def apply(conn: psycopg.Connection, clock: datetime, action: tuple) -> datetime:
         conn.execute(
             "DELETE FROM segql.events WHERE id %% %s = %s", [action[1], action[2] % action[1]]
         )
+    elif kind == "latest":  # the latest event of a name at or before the clock, per user
+        latest = (
+            "SELECT DISTINCT ON (user_id) id FROM segql.events WHERE name = %s AND ts <= %s "
+            "ORDER BY user_id, ts DESC, id DESC"
+        )
+        if action[2] == 0:
+            conn.execute(f"DELETE FROM segql.events WHERE id IN ({latest})", [action[1], clock])
+        else:
+            conn.execute(
+                "UPDATE segql.events SET ts = ts + %s * interval '1 minute' "
+                f"WHERE id IN ({latest})",
+                [action[2], action[1], clock],
+            )
     elif kind == "delete_profile":
         conn.execute("DELETE FROM segql.profiles WHERE user_id = %s", [action[1]])
     elif kind == "clock":
@@ -608,7 +739,7 @@ def check_stream(conn: psycopg.Connection, text: str, steps: list[tuple]) -> Non
     clock = T0
     run.clock_set(conn, clock)
     oracle_model(conn)
-    deploy.deploy(conn, parse_text(text, "oracle.sql"), prune=True)
+    deploy.deploy(conn, parse_text(GEO_ZONES + text, "oracle.sql"), prune=True)
     names = [s.name for s in deploy.list_segments(conn)]
     assert_exact(conn, names, "after deploy")
     base = Baseline()
@@ -706,7 +837,7 @@ def _derived_state(conn: psycopg.Connection) -> tuple[list[tuple], ...]:  # type
             "SELECT segment, user_id, since FROM segql.members ORDER BY 1, 2",
             "SELECT segment, user_id, due_at FROM segql.timers ORDER BY 1, 2",
             "SELECT f.key, s.user_id, s.cnt, s.vcnt, s.sum, s.min, s.max, s.first_ts, s.last_ts, "
-            "s.recent "
+            "s.recent, s.loc_id, s.lat, s.lon "
             "FROM segql.feature_state s JOIN segql.features f ON f.id = s.feature_id "
             "ORDER BY 1, 2",
             "SELECT user_id FROM segql.users ORDER BY 1",
@@ -725,5 +856,45 @@ def _derived_state(conn: psycopg.Connection) -> tuple[list[tuple], ...]:  # type
     steps=st.lists(timed_step, min_size=1, max_size=12),
 )
 def test_scores_are_exact_in_time(oracle_url: str, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    with psycopg.connect(oracle_url) as conn:
+        check_stream(conn, text, steps)
+
+
+# -- purchase breadth, timed: the latest bounding event deleted or moved, same-instant events -----
+
+
+@st.composite
+def same_instant_rows(draw: st.DrawFn) -> list[tuple[str, str, int, dict[str, object]]]:
+    """Events of several names at a few shared instants, so some fall on their bound's ts."""
+    rows = draw(event_rows(before=near, after=near))
+    at = rows[0][2]
+    users = draw(st.lists(st.sampled_from(USERS), min_size=1, max_size=3))
+    names = draw(st.lists(st.sampled_from(EVENTS), min_size=2, max_size=5))
+    channels = ["web", "app", "web", "email"]
+    return rows + [
+        (u, n, at, {"channel": channels[i % 4], "amount": i % 3})
+        for u in users
+        for i, n in enumerate(names)
+    ]
+
+
+breadth_step = st.one_of(
+    st.tuples(st.just("events"), same_instant_rows()),
+    st.tuples(st.just("events"), event_rows(before=near, after=near)),
+    st.tuples(st.just("latest"), st.sampled_from(EVENTS), st.sampled_from([0, 0, -30, 30, 180])),
+    st.tuples(st.just("update_events"), st.integers(2, 5), st.integers(0, 4)),
+    st.tuples(st.just("delete_events"), st.integers(2, 6), st.integers(0, 5)),
+    st.tuples(st.just("clock"), st.one_of(st.integers(1, 3 * 3600), st.integers(86400, 9 * 86400))),
+    st.tuples(st.just("rewind"), st.integers(1, 3 * 3600)),
+    st.tuples(st.just("next_due"), st.sampled_from([-1, 0, 1])),
+    st.tuples(st.just("next_edge"), st.integers(0, 3), st.sampled_from([-1, 0, 1])),
+)
+
+
+@settings(settings.get_profile(PROFILE))
+@given(
+    text=definitions(breadth_leaf(), most=2), steps=st.lists(breadth_step, min_size=1, max_size=12)
+)
+def test_breadth_is_exact(oracle_url: str, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
     with psycopg.connect(oracle_url) as conn:
         check_stream(conn, text, steps)

@@ -130,6 +130,34 @@ CORPUS: dict[str, Bad] = {
     "unknown named argument": Bad(
         S + "did('x', during => '1 day')", "unknown named argument 'during'", (1, 40), "within =>"
     ),
+    "distinct_count without a prop": Bad(
+        S + "distinct_count('purchase') >= 3",
+        "distinct_count takes 2 quoted arguments, got 1",
+        (1, 21),
+        "distinct_count('<event>', '<prop>'",
+    ),
+    "active_weeks without a window": Bad(
+        S + "active_weeks('app_open') >= 3", "active_weeks needs a window", (1, 21), "within =>"
+    ),
+    "after not quoted": Bad(
+        S + "did('x', after => purchase)",
+        "after expects a quoted event name",
+        (1, 39),
+        "'purchase'",
+    ),
+    "after any event": Bad(S + "did('x', after => '*')", "not '*'", (1, 39), "after => 'purchase'"),
+    "after twice": Bad(
+        S + "did('x', after => 'a', after => 'b')", "after is given twice", (1, 53), "once"
+    ),
+    "misspelled after": Bad(
+        S + "did('x', afer => 'a')", "unknown named argument 'afer'", (1, 38), "'after'"
+    ),
+    "unknown option": Bad(
+        S + "event_sum('x', 'q', before => 'a') > 1",
+        "unknown named argument 'before'",
+        (1, 51),
+        "after => '<event>'",
+    ),
     "unquoted in_segment": Bad(
         S + "in_segment(vip)", "in_segment takes one quoted", (1, 21), "in_segment('vip')"
     ),

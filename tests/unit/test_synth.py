@@ -127,6 +127,18 @@ def test_profiles_carry_the_traits_segments_use() -> None:
     assert any(_ts(t["trial_ends_at"]) - END < timedelta(days=3) for t in trials)
 
 
+def test_app_opens_report_locations_near_the_users_city() -> None:
+    cities = {p["user_id"]: p["traits"]["city"] for p in synth.generate_profiles(1_000, 7, END)}
+    centres = {c[0]: (c[2], c[3]) for c in synth.CITIES}
+    opens = [e for e in _events() if e["name"] == "app_open"]
+    located = [e for e in opens if "lat" in e["props"]]
+    assert 0.5 < len(located) / len(opens) < 0.9
+    for event in located:
+        lat, lon = centres[cities[event["user_id"]]]
+        assert abs(event["props"]["lat"] - lat) < 0.5 and abs(event["props"]["lon"] - lon) < 0.5
+    assert all(("lat" in e["props"]) == ("lon" in e["props"]) for e in opens)
+
+
 def test_jsonl_files_are_in_the_ingest_format(tmp_path: Path) -> None:
     counts = synth.write_jsonl(tmp_path, 2_000, 100, 4, START, END)
     assert counts == (2_000, 100)
@@ -182,6 +194,26 @@ def test_any_size_is_exact_ordered_and_valid_json(
         assert start - timedelta(milliseconds=1) <= ts <= END
         assert ts >= last.get(event["user_id"], ts)
         last[event["user_id"]] = ts
+
+
+def test_cart_adds_carry_quantities_and_line_totals_that_purchases_add_up() -> None:
+    carts: defaultdict[str, float] = defaultdict(float)
+    quantities: set[int] = set()
+    categories: defaultdict[str, set[str]] = defaultdict(set)
+    for event in _events(30_000):
+        props, user = event["props"], event["user_id"]
+        if event["name"] == "add_to_cart":
+            quantities.add(props["quantity"])
+            assert props["line_total"] == round(props["price"] * props["quantity"], 2)
+            carts[user] += props["line_total"]
+        elif event["name"] == "purchase":
+            # A purchase follows its cart's adds in the same session, with nothing between.
+            assert props["amount"] <= round(carts[user], 2) + 0.01
+            assert props["quantity"] >= props["items"]
+            categories[user].add(props["category"])
+            carts[user] = 0.0
+    assert quantities == {1, 2, 3}
+    assert any(len(c) >= 3 for c in categories.values())
 
 
 def test_a_lifecycle_makes_users_churn_and_buy_at_their_own_rates() -> None:
