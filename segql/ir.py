@@ -96,6 +96,56 @@ class Agg:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One step of a sequence: events of a name (None: any event) passing an optional filter."""
+
+    event: str | None
+    filter: Expr | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """`sequence(step, step, ...)`: the steps happened in order, strictly increasing in ts.
+
+    `window`: the whole chain spans at most this many seconds (last.ts - first.ts <= window);
+    `since`: the first step lies after now() - since. Both None when not given.
+    """
+
+    steps: tuple[Step, ...]
+    window: Decimal | None
+    since: Decimal | None
+    type: Type = "bool"
+    span: Span = _span()
+    # How the user wrote the intervals, for `why`; not part of the meaning.
+    window_text: str | None = field(default=None, compare=False, repr=False)
+    since_text: str | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Session:
+    """session_count(['<event>',] within => W) or avg_session_minutes(within => W).
+
+    `count`: the user's sessions with an event (of `event`, None: any) in the window; `avg`:
+    the mean length in minutes of the sessions with any event in the window.
+    """
+
+    kind: Literal["count", "avg"]
+    event: str | None
+    window: Decimal
+    span: Span = _span()
+    window_text: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def type(self) -> Type:
+        return "num"
+
+
+# Features read from the user's events whenever the user is evaluated (no shared state).
+Scan = Sequence | Session
+
+
+@dataclass(frozen=True)
 class InSegment:
     name: str
     type: Type = "bool"
@@ -241,6 +291,8 @@ Expr = (
     | Trait
     | Prop
     | Agg
+    | Sequence
+    | Session
     | InSegment
     | Arith
     | Neg

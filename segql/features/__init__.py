@@ -21,8 +21,16 @@ from segql.features import (
     event_sum,
     first_event_at,
     last_event_at,
+    sequence,
+    sessions,
 )
-from segql.features.base import STATE_COLUMNS, EventAggregate, StateColumn, next_change
+from segql.features.base import (
+    STATE_COLUMNS,
+    EventAggregate,
+    ScanKind,
+    StateColumn,
+    next_change,
+)
 
 _MODULES = (
     event_count,
@@ -47,6 +55,11 @@ def of(agg: ir.Agg) -> EventAggregate:
     return _BY_KIND[agg.kind]
 
 
+def scan_kind(node: ir.Scan) -> ScanKind:
+    """The kind module of a sequence or session feature."""
+    return sequence.KIND if isinstance(node, ir.Sequence) else sessions.KIND
+
+
 def value(agg: ir.Agg, alias: str, prefix: str = "") -> str:
     """An aggregate's value read from a state row `alias` whose columns carry `prefix`."""
     return of(agg).value(f"{alias}.{prefix}")
@@ -56,8 +69,10 @@ __all__ = [
     "AGGREGATES",
     "STATE_COLUMNS",
     "EventAggregate",
+    "ScanKind",
     "StateColumn",
     "next_change",
     "of",
+    "scan_kind",
     "value",
 ]
