@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 from sqlglot import exp
 
@@ -32,10 +32,23 @@ from segql.parse import (
 # Generated objects are named s_<name>_v<version>; Postgres truncates identifiers at 63 bytes.
 MAX_NAME_BYTES = 63 - len("s_") - len("_v999999")
 MAX_INTERVAL_SECONDS = 36500 * 86400
+# Each step is one index probe per candidate start: a bound keeps a definition's cost in view.
+MAX_SEQUENCE_STEPS = 8
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
+SESSION_FUNCTIONS = ("session_count", "avg_session_minutes")
 FUNCTIONS = sorted(
-    [*features.AGGREGATES, *features.SCORES, "in_segment", "now", "score", "distance_km", "in_zone"]
+    [
+        *features.AGGREGATES,
+        *features.SCORES,
+        *SESSION_FUNCTIONS,
+        "in_segment",
+        "now",
+        "score",
+        "sequence",
+        "distance_km",
+        "in_zone",
+    ]
 )
 
 COMPARISONS: dict[type[exp.Expression], str] = {
@@ -641,8 +654,10 @@ class Checker:
                 return features.AGGREGATES[name].type
             if name in features.SCORES:
                 return "num"
-            if name in ("in_segment", "in_zone"):
+            if name in ("in_segment", "sequence", "in_zone"):
                 return "bool"
+            if name in SESSION_FUNCTIONS:
+                return "num"
             if name == "distance_km":
                 return "num"
             return None
@@ -758,7 +773,15 @@ class Checker:
             return self.score(list(fn.expressions), where, scope, span)
         if name in features.SCORES and scope != "filter":
             return self.rfm_score(features.SCORES[name], list(fn.expressions), where, span)
-        if name not in features.AGGREGATES and name not in features.SCORES:
+        if name == "sequence" and scope != "filter":
+            return self.sequence(list(fn.expressions), where, span)
+        if name in SESSION_FUNCTIONS and scope != "filter":
+            return self.session(name, list(fn.expressions), where, span)
+        if name not in features.AGGREGATES and name not in (
+            "sequence",
+            *SESSION_FUNCTIONS,
+            *features.SCORES,
+        ):
             self.fail(
                 span_of(fn, self.source),
                 f"unknown function '{name}'",
@@ -801,6 +824,134 @@ class Checker:
                 f"write {kind.usage}",
             )
         return kind.score(agg)
+
+    def sequence(
+        self, args: list[exp.Expression], where: exp.Expression | None, span: Span
+    ) -> ir.Expr:
+        """sequence('a' [FILTER (WHERE ...)], 'b', ... [, within => W] [, since => L])."""
+        usage = "write sequence('view', 'add_to_cart', within => '10 minutes')"
+        if where is not None:
+            self.fail(
+                span,
+                "FILTER after sequence(...) is ambiguous: each step filters its own events",
+                "put the filter on its step: sequence('cart' FILTER (WHERE price > 50), 'buy')",
+            )
+        positional = [a for a in args if not isinstance(a, exp.Kwarg)]
+        named = [a for a in args if isinstance(a, exp.Kwarg)]
+        first_named = next((i for i, a in enumerate(args) if isinstance(a, exp.Kwarg)), len(args))
+        late = next((a for a in args[first_named:] if not isinstance(a, exp.Kwarg)), None)
+        if late is not None:
+            self.fail(
+                span_of(late, self.source),
+                "the steps of a sequence come before within => and since =>",
+                usage,
+            )
+        if len(positional) < 2:
+            self.fail(
+                span,
+                f"sequence takes at least two steps, got {len(positional)}",
+                f"{usage}; for one event use did('view')",
+            )
+        if len(positional) > MAX_SEQUENCE_STEPS:
+            self.fail(
+                span,
+                f"sequence takes at most {MAX_SEQUENCE_STEPS} steps, got {len(positional)}",
+                "split it: sequence('a', 'b') AND sequence('b', 'c') is a weaker but cheap form",
+            )
+        steps = tuple(self.step(arg, usage) for arg in positional)
+        given: dict[str, exp.Kwarg] = {}
+        for kw in named:
+            key = str(kw.this.this).lower() if kw.this is not None else ""
+            if key not in ("within", "since"):
+                self.fail(
+                    span_of(kw, self.source),
+                    f"unknown named argument '{key}' of sequence",
+                    "sequence takes within => '<interval>' (the whole chain's span) and "
+                    "since => '<interval>' (how recent its first step must be)",
+                )
+            if key in given:
+                self.fail(span_of(kw, self.source), f"{key} is given twice", f"give {key} => once")
+            given[key] = kw
+        window = self.window_of(given["within"].expression) if "within" in given else None
+        since = self.window_of(given["since"].expression) if "since" in given else None
+        return ir.Sequence(
+            steps,
+            window,
+            since,
+            span=span,
+            window_text=_interval_words(given["within"].expression) if "within" in given else None,
+            since_text=_interval_words(given["since"].expression) if "since" in given else None,
+        )
+
+    def session(
+        self, name: str, args: list[exp.Expression], where: exp.Expression | None, span: Span
+    ) -> ir.Expr:
+        """session_count(['<event>',] within => W), avg_session_minutes(within => W)."""
+        usage = (
+            "write session_count(within => '7 days') or session_count('purchase', within => "
+            "'30 days')"
+            if name == "session_count"
+            else "write avg_session_minutes(within => '30 days')"
+        )
+        if where is not None:
+            self.fail(
+                span,
+                f"{name}() takes no FILTER: sessions are made of all the user's events",
+                "count sessions with an event of one name: session_count('purchase', "
+                "within => '30 days')",
+            )
+        positional = [a for a in args if not isinstance(a, exp.Kwarg)]
+        named = [a for a in args if isinstance(a, exp.Kwarg)]
+        most = 1 if name == "session_count" else 0
+        if len(positional) > most:
+            self.fail(
+                span_of(positional[most], self.source), f"too many arguments to {name}", usage
+            )
+        event: str | None = None
+        if positional:
+            arg = positional[0]
+            if not _is_string(arg) or not str(arg.this) or "\x00" in str(arg.this):
+                self.fail(span_of(arg, self.source), f"{name} expects a quoted event name", usage)
+            event = None if str(arg.this) == "*" else str(arg.this)
+        for kw in named:
+            if _kw_name(kw) != "within":
+                self.fail(
+                    span_of(kw, self.source),
+                    f"unknown named argument '{_kw_name(kw)}' of {name}",
+                    f"{name} takes only within => '<interval>'",
+                )
+        window, _ = self.named_window(named)
+        if window is None:
+            self.fail(span, f"{name} needs a window", usage)
+        within = named[0].expression
+        kind: Literal["count", "avg"] = "count" if name == "session_count" else "avg"
+        return ir.Session(kind, event, window, span=span, window_text=_interval_words(within))
+
+    def step(self, arg: exp.Expression, usage: str) -> ir.Step:
+        where = None
+        if isinstance(arg, exp.Filter):
+            arg, where = arg.this, arg.expression
+        if isinstance(arg, exp.EQ) and isinstance(arg.this, exp.Column):
+            self.fail(
+                span_of(arg, self.source),
+                f"named arguments use =>, not = ({arg.this.name} = ...)",
+                f"write {arg.this.name} => {arg.expression.sql(dialect='postgres')}",
+            )
+        if not _is_string(arg):
+            self.fail(
+                span_of(arg, self.source),
+                "each step of a sequence is a quoted event name",
+                f"{usage}; '*' means any event",
+            )
+        event = str(arg.this)
+        if not event or "\x00" in event:
+            self.fail(
+                span_of(arg, self.source),
+                "the event name cannot be empty",
+                "use '*' for any event",
+            )
+        cond = self.boolean(where.this, "filter") if where is not None else None
+        return ir.Step(None if event == "*" else event, cond, span=span_of(arg, self.source))
 
     def in_segment(
         self, args: list[exp.Expression], where: exp.Expression | None, scope: str, span: Span
@@ -916,6 +1067,12 @@ class Checker:
                 f"write {kind.usage}; '*' means any event",
             )
         for arg in positional:
+            if isinstance(arg, exp.Filter):
+                self.fail(
+                    span_of(arg, self.source),
+                    f"FILTER goes after {name}(...), not inside it",
+                    f"write {name}('<event>') FILTER (WHERE ...)",
+                )
             if not _is_string(arg):
                 self.fail(
                     span_of(arg, self.source),

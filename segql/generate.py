@@ -7,7 +7,7 @@ old one and swapped in within one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
@@ -16,9 +16,10 @@ from typing import Any
 import jinja2
 
 from segql import features, ir
-from segql.features import STATE_COLUMNS, StateColumn, next_change
+from segql.features import STATE_COLUMNS, StateColumn, next_change, scan_kind
 from segql.features import location as location_kind
 from segql.plan import LOCATION, EventSet, FeatureKey, Group, Plan, SegmentPlan
+from segql.plan import scans as plan_scans
 from segql.render import (
     Renderer,
     event_match,
@@ -189,6 +190,7 @@ class SegmentSQL:
 def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
     """The incremental function and the full query of one segment."""
     refs, joins = _feature_joins(plan, seg.keys, _columns([seg]))
+    seqs = scan_joins(seg.scans, joins)
 
     def member(node: ir.InSegment) -> str:
         return (
@@ -197,7 +199,10 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
         )
 
     render = Renderer(
-        lambda a: features.value(a, *refs[FeatureKey.of(a)]), member, location=_located(refs)
+        lambda a: features.value(a, *refs[FeatureKey.of(a)]),
+        member,
+        location=_located(refs),
+        scan=_scan_value(seqs),
     )
     fn = function_name(seg.name, seg.version)
     create = template(
@@ -207,7 +212,7 @@ def segment_sql(plan: Plan, seg: SegmentPlan) -> SegmentSQL:
         fn=fn,
         timed=seg.timed,
         predicate=render(seg.segment.condition),
-        due=_timer_due(seg, refs, render),
+        due=_timer_due(seg, refs, render, seqs),
         joins=joins,
     )
     return SegmentSQL(fn, create, full_query(seg))
@@ -275,19 +280,40 @@ def _feature_joins(
     return refs, joins
 
 
+def scan_joins(nodes: list[ir.Scan], joins: list[str]) -> dict[ir.Scan, str]:
+    """One read per distinct sequence or session feature for the outer user, appended to
+    `joins`."""
+    aliases: dict[ir.Scan, str] = {}
+    for node in nodes:
+        if node not in aliases:
+            aliases[node] = f"q{len(aliases) + 1}"
+            joins.append(scan_kind(node).read(aliases[node], node))
+    return aliases
+
+
+def _scan_value(aliases: dict[ir.Scan, str]) -> Callable[[ir.Scan], str]:
+    return lambda node: scan_kind(node).value(aliases[node], node)
+
+
 def _due(ref: tuple[str, str]) -> str:
     return f"{ref[0]}.{ref[1]}due"
 
 
-def _timer_due(seg: SegmentPlan, refs: dict[FeatureKey, tuple[str, str]], render: Renderer) -> str:
-    """When the user must be evaluated again with no new data: the earliest instant a window
-    or a comparison with now() changes, unless the outcome is settled whatever the clock does
-    (see `_Fate`); then no timer is kept at all."""
+def _timer_due(
+    seg: SegmentPlan,
+    refs: dict[FeatureKey, tuple[str, str]],
+    render: Renderer,
+    seqs: dict[ir.Scan, str],
+) -> str:
+    """When the user must be evaluated again with no new data: the earliest instant a window,
+    a sequence or a comparison with now() changes, unless the outcome is settled whatever the
+    clock does (see `_Fate`); then no timer is kept at all."""
     dues = [_due(refs[k]) for k in seg.window_keys]
+    dues += [f"{seqs[q]}.due" for q in seg.scans]
     dues += [render.crossing(atom, slope) for atom, slope in seg.atoms]
     if not dues:
         return "NULL::timestamptz"
-    settled = _Fates(seg, refs, render)(seg.segment.condition).settled
+    settled = _Fates(seg, refs, render, seqs)(seg.segment.condition).settled
     least = f"LEAST({', '.join(dues)})"
     if settled == "false":
         return least
@@ -329,11 +355,16 @@ _UNKNOWN = _Fate("false", "false", "false")
 
 class _Fates:
     def __init__(
-        self, seg: SegmentPlan, refs: dict[FeatureKey, tuple[str, str]], render: Renderer
+        self,
+        seg: SegmentPlan,
+        refs: dict[FeatureKey, tuple[str, str]],
+        render: Renderer,
+        seqs: dict[ir.Scan, str],
     ) -> None:
         self.atoms = seg.atoms
         self.refs = refs
         self.render = render
+        self.seqs = seqs
 
     def __call__(self, node: ir.Expr) -> _Fate:
         if not _moves(node):
@@ -352,6 +383,11 @@ class _Fates:
             return _Fate(kid.settled, kid.false, kid.true)
         if isinstance(node, ir.Agg):
             return self.falling_bool(node)
+        if isinstance(node, ir.Sequence):
+            # It changes only at its own due instant: with none ahead, it holds its value.
+            still = f"({self.seqs[node]}.due IS NULL)"
+            value = self.render(node)
+            return _Fate(still, f"({still} AND {value})", f"({still} AND NOT {value})")
         if isinstance(node, ir.Compare):
             return self.compare(node)
         return _UNKNOWN
@@ -401,6 +437,8 @@ def _falling(node: ir.Expr) -> bool:
 
 
 def _windowed(node: ir.Expr) -> bool:
+    if isinstance(node, (ir.Sequence, ir.Session)):
+        return True
     return isinstance(node, ir.Agg) and node.windowed
 
 
@@ -528,12 +566,16 @@ def group_sql(plan: Plan, group: Group, fn: str) -> str:
     segments = group.members
     keys = [k for s in segments for k in s.keys]
     refs, joins = _feature_joins(plan, keys, _columns(segments))
+    seqs = scan_joins([q for s in segments for q in s.scans], joins)
 
     def no_segment(node: ir.InSegment) -> str:
         raise TypeError("grouped segments read no other segment")
 
     render = Renderer(
-        lambda a: features.value(a, *refs[FeatureKey.of(a)]), no_segment, location=_located(refs)
+        lambda a: features.value(a, *refs[FeatureKey.of(a)]),
+        no_segment,
+        location=_located(refs),
+        scan=_scan_value(seqs),
     )
     members = []
     for s in segments:
@@ -543,7 +585,7 @@ def group_sql(plan: Plan, group: Group, fn: str) -> str:
                 "version": s.version,
                 "timed": s.timed,
                 "predicate": render(s.segment.condition),
-                "due": _timer_due(s, refs, render),
+                "due": _timer_due(s, refs, render, seqs),
             }
         )
     return template(
@@ -580,12 +622,17 @@ def full_query(seg: SegmentPlan) -> str:
     by_name = {s.name: s for s in seg.inlined}
     aliases: dict[FeatureKey, str] = {}
     joins: list[str] = []
+    seqs: dict[ir.Scan, str] = {}
     for s in [seg.segment, *seg.inlined]:
         for agg in _aggs(s.condition):
             key = FeatureKey.of(agg)
             if key not in aliases:
                 aliases[key] = f"a{len(aliases) + 1}"
                 joins.append(grouped(aliases[key], key))
+        for q in plan_scans(s.condition):
+            if q not in seqs:
+                seqs[q] = f"q{len(seqs) + 1}"
+                joins.append(scan_kind(q).grouped(seqs[q], q))
     location = location_kind.EVENT_LOCATION
     if any(ir.reads_location(s.condition) for s in [seg.segment, *seg.inlined]):
         joins.append(location_kind.grouped("loc"))
@@ -597,7 +644,10 @@ def full_query(seg: SegmentPlan) -> str:
         return f"coalesce({render(by_name[node.name].condition)}, false)"
 
     render = Renderer(
-        lambda a: features.value(a, aliases[FeatureKey.of(a)]), inline, location=location
+        lambda a: features.value(a, aliases[FeatureKey.of(a)]),
+        inline,
+        location=location,
+        scan=_scan_value(seqs),
     )
     return template("full.sql.j2", joins=joins, predicate=render(seg.segment.condition))
 
@@ -818,6 +868,7 @@ def empty_member_sql(seg: SegmentPlan, deps: dict[str, bool]) -> str:
         lambda a: features.value(a, "z"),
         lambda node: "true" if deps.get(node.name, True) else "false",
         location=location_kind.value("z"),
+        scan=lambda q: scan_kind(q).empty(q),
     )
     dues = [render.crossing(atom, slope) for atom, slope in seg.atoms]
     due = f"LEAST({', '.join(dues)})" if dues else "NULL::timestamptz"

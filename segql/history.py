@@ -21,10 +21,11 @@ from segql.check import check
 from segql.deploy import require_segment
 from segql.errors import SegqlError
 from segql.features import location as location_kind
+from segql.features import scan_kind
 from segql.feed import Change
 from segql.models import store as models
 from segql.parse import parse_text
-from segql.plan import FeatureKey
+from segql.plan import FeatureKey, scans
 from segql.render import Renderer, quote_literal
 from segql.sqlfiles import query
 
@@ -282,6 +283,18 @@ def _top_level(condition: ir.Expr) -> tuple[str | None, list[ir.Expr]]:
     return op, flatten(condition)
 
 
+_LEAVES = (
+    ir.Agg,
+    ir.Sequence,
+    ir.Session,
+    ir.Trait,
+    ir.InSegment,
+    ir.Score,
+    ir.Distance,
+    ir.InZone,
+)
+
+
 def _leaves(node: ir.Expr) -> list[ir.Expr]:
     """What an item reads about the user: features, traits, other segments (each once); for an
     RFM score, the score, the value it scores and the cutpoints it was placed among."""
@@ -292,7 +305,7 @@ def _leaves(node: ir.Expr) -> list[ir.Expr]:
         if isinstance(n, ir.Rfm):
             for leaf in (n, n.value, *(b.right for b in n.beats)):
                 out.setdefault(leaf, None)
-        elif isinstance(n, (ir.Agg, ir.Trait, ir.InSegment, ir.Score, ir.Distance, ir.InZone)):
+        elif isinstance(n, _LEAVES):
             # A score is one value here: `segql why <model> <user>` shows its terms.
             out.setdefault(n, None)
         else:
@@ -316,6 +329,7 @@ def _evaluate(
         if key not in aliases:
             aliases[key] = f"a{len(aliases) + 1}"
             joins.append(generate.lateral(aliases[key], key))
+    seqs = generate.scan_joins(scans(segment.condition), joins)
 
     def member(node: ir.InSegment) -> str:
         return (
@@ -329,7 +343,10 @@ def _evaluate(
         joins.append(location_kind.resolved("gl", "loc"))
         location = location_kind.columns("gl")
     render = Renderer(
-        lambda a: features.value(a, aliases[FeatureKey.of(a)]), member, location=location
+        lambda a: features.value(a, aliases[FeatureKey.of(a)]),
+        member,
+        location=location,
+        scan=lambda q: scan_kind(q).value(seqs[q], q),
     )
     columns = {"now": "clk.now", "holds": f"coalesce({render(segment.condition)}, false)"}
     for i, item in enumerate(items):
@@ -389,6 +406,10 @@ def _show(node: ir.Expr, top: bool = False) -> str:
         return node.key if _PLAIN_NAME.match(node.key) else '"' + node.key.replace('"', '""') + '"'
     if isinstance(node, ir.Agg):
         return _show_agg(node)
+    if isinstance(node, ir.Sequence):
+        return _show_sequence(node)
+    if isinstance(node, ir.Session):
+        return _show_session(node)
     if isinstance(node, ir.InSegment):
         return f"in_segment({_sql_string(node.name)})"
     if isinstance(node, ir.Rfm):
@@ -440,6 +461,30 @@ def _show_agg(node: ir.Agg) -> str:
     if node.filter is not None:
         text += f" FILTER (WHERE {_show(node.filter, top=True)})"
     return text
+
+
+def _show_sequence(node: ir.Sequence) -> str:
+    args = []
+    for step in node.steps:
+        text = _sql_string(step.event if step.event is not None else "*")
+        if step.filter is not None:
+            text += f" FILTER (WHERE {_show(step.filter, top=True)})"
+        args.append(text)
+    for name, secs, words in (
+        ("within", node.window, node.window_text),
+        ("since", node.since, node.since_text),
+    ):
+        if secs is not None:
+            args.append(f"{name} => {_sql_string(words or _interval_text(secs))}")
+    return f"sequence({', '.join(args)})"
+
+
+def _show_session(node: ir.Session) -> str:
+    window = f"within => {_sql_string(node.window_text or _interval_text(node.window))}"
+    if node.kind == "avg":
+        return f"avg_session_minutes({window})"
+    event = f"{_sql_string(node.event)}, " if node.event is not None else ""
+    return f"session_count({event}{window})"
 
 
 def _show_const(node: ir.Const) -> str:

@@ -107,6 +107,15 @@ class Cut:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One step of a sequence: events of a name (None: any event) passing an optional filter."""
+
+    event: str | None
+    filter: Expr | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class Rfm:
     """An RFM score: 1 + how many of `beats` (the user's value against each cutpoint) hold, or
     NULL when `exists` (the user has at least one such event) does not. `key` is the score as
@@ -119,6 +128,47 @@ class Rfm:
     exists: Expr
     type: Type = "num"
     span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """`sequence(step, step, ...)`: the steps happened in order, strictly increasing in ts.
+
+    `window`: the whole chain spans at most this many seconds (last.ts - first.ts <= window);
+    `since`: the first step lies after now() - since. Both None when not given.
+    """
+
+    steps: tuple[Step, ...]
+    window: Decimal | None
+    since: Decimal | None
+    type: Type = "bool"
+    span: Span = _span()
+    # How the user wrote the intervals, for `why`; not part of the meaning.
+    window_text: str | None = field(default=None, compare=False, repr=False)
+    since_text: str | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Session:
+    """session_count(['<event>',] within => W) or avg_session_minutes(within => W).
+
+    `count`: the user's sessions with an event (of `event`, None: any) in the window; `avg`:
+    the mean length in minutes of the sessions with any event in the window.
+    """
+
+    kind: Literal["count", "avg"]
+    event: str | None
+    window: Decimal
+    span: Span = _span()
+    window_text: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def type(self) -> Type:
+        return "num"
+
+
+# Features read from the user's events whenever the user is evaluated (no shared state).
+Scan = Sequence | Session
 
 
 @dataclass(frozen=True)
@@ -269,6 +319,8 @@ Expr = (
     | Agg
     | Cut
     | Rfm
+    | Sequence
+    | Session
     | InSegment
     | Arith
     | Neg

@@ -180,6 +180,17 @@ class SegqlDialect(Postgres):
             )
             return node
 
+        def _parse_lambda(self, alias: bool = False) -> Any:
+            # A function argument may carry its own FILTER (WHERE ...): each step of
+            # sequence('a' FILTER (WHERE price > 50), 'b') filters its own events.
+            this = super()._parse_lambda(alias=alias)
+            if this is not None and self._match_pair(TokenType.FILTER, TokenType.L_PAREN):
+                self._match(TokenType.WHERE)
+                where = self._parse_where(skip_where_token=True)
+                this = self.expression(exp.Filter(this=this, expression=where))
+                self._match_r_paren()
+            return this
+
 
 @dataclass(frozen=True)
 class Statement:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from segql import features, ir
+from segql.features import scan_kind
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class SegmentPlan:
     reads_traits: bool
     atoms: list[tuple[ir.Compare, int]]
     inlined: list[ir.Segment] = field(default_factory=list)  # dependencies, for the full query
+    scans: list[ir.Scan] = field(default_factory=list)  # sequences, sessions
     located: bool = False  # reads the user's last known location
 
     @property
@@ -139,7 +141,7 @@ class SegmentPlan:
     @property
     def timed(self) -> bool:
         """Can membership change with no new event?"""
-        return bool(self.window_keys or self.atoms)
+        return bool(self.window_keys or self.atoms or self.scans)
 
 
 @dataclass
@@ -219,6 +221,12 @@ def aggregates(condition: ir.Expr) -> list[ir.Agg]:
     return [n for n in ir.walk(condition) if isinstance(n, ir.Agg)]
 
 
+def scans(condition: ir.Expr) -> list[ir.Scan]:
+    """The distinct sequences and session features a condition reads, in order."""
+    found = (n for n in ir.walk(condition) if isinstance(n, (ir.Sequence, ir.Session)))
+    return list(dict.fromkeys(found))
+
+
 def topological(segments: list[ir.Segment]) -> list[ir.Segment]:
     by_name = {s.name: s for s in segments}
     out: list[ir.Segment] = []
@@ -246,8 +254,11 @@ def plan(segments: list[ir.Segment], versions: dict[str, int]) -> Plan:
     for seg in ordered:
         aggs = aggregates(seg.condition)
         keys = list(dict.fromkeys(FeatureKey.of(a) for a in aggs))
+        seqs = scans(seg.condition)
+        steps = [e for q in seqs for e in scan_kind(q).events(q)]
         # An after => bound is read too: its events move the window's start.
         events = {a.event for a in aggs} | {a.after for a in aggs if a.after is not None}
+        events |= set(steps)
         located = ir.reads_location(seg.condition)
         if located:
             # Events that carry a location move it, and the profile's is the fallback.
@@ -263,6 +274,7 @@ def plan(segments: list[ir.Segment], versions: dict[str, int]) -> Plan:
                 atoms=ir.time_atoms(seg.condition),
                 inlined=_closure(seg, by_name),
                 located=located,
+                scans=seqs,
             )
         )
     return Plan(plans, {}, recent=recent_features(ordered), groups=groups(plans))

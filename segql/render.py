@@ -66,6 +66,7 @@ class Renderer:
         row: str = "p.traits",
         clock: str = "clk.now",
         location: tuple[str, str] = location_kind.EVENT_LOCATION,
+        scan: Callable[[ir.Scan], str] | None = None,
     ) -> None:
         self.agg = agg
         self.segment = segment
@@ -73,6 +74,7 @@ class Renderer:
         self.clock = clock
         # (lat, lon): the user's last known location, or in a FILTER the event's own.
         self.location = location
+        self.scan = scan or _no_scan
 
     def __call__(self, node: ir.Expr) -> str:
         if isinstance(node, ir.Const):
@@ -85,6 +87,8 @@ class Renderer:
             return json_field("e.props", node.key, node.type)
         if isinstance(node, ir.Agg):
             return self.agg(node)
+        if isinstance(node, (ir.Sequence, ir.Session)):
+            return self.scan(node)
         if isinstance(node, ir.InSegment):
             return self.segment(node)
         if isinstance(node, ir.Cut):
@@ -220,3 +224,7 @@ def _no_agg(node: ir.Agg) -> str:
 
 def _no_segment(node: ir.InSegment) -> str:
     raise TypeError("in_segment cannot appear inside a filter")
+
+
+def _no_scan(node: ir.Scan) -> str:
+    raise TypeError(f"{node!r} cannot appear here")

@@ -15,6 +15,8 @@ The behaviour model, in short:
   cart adds, sometimes a purchase that follows the cart), an app open, an email opened and maybe
   clicked, or, for the few users shopping for a loan, calculator views, rate comparisons and visits
   to competitors;
+- app sessions carry a `session_id` prop (as a mobile SDK assigns one); web and email sessions
+  carry none, and are told apart by their gaps: seconds to a few minutes within a session;
 - a user's events never go back in time, and no event is stamped after `end`.
 
 Writers put the stream into JSON lines (the format `segql ingest` reads) or straight into
@@ -318,7 +320,11 @@ def _shopping_session(
 ) -> Iterator[Step]:
     tail = f'"channel":"{channel}"}}'
     if channel == "app":
-        yield 0.0, "app_open", _app_open(rng, w.population.home[index])
+        # The app's SDK numbers its sessions; web sessions are told apart by their gaps.
+        sid = f"{w.population.user_ids[index]}-{order_no}"
+        tail = f'"channel":"app","session_id":"{sid}"}}'
+        opened = _app_open(rng, w.population.home[index])
+        yield 0.0, "app_open", opened[:-1] + f',"session_id":"{sid}"}}'
     yield _gap(rng), "page_view", f'{{"url":"{_landing_url(rng)}",{tail}'
     cart: list[tuple[Product, int]] = []
     views = min(MAX_SESSION_EVENTS // 3, 1 + int(rng.expovariate(0.45)))

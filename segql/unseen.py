@@ -27,6 +27,12 @@ def warnings(conn: psycopg.Connection, segments: list[ir.Segment]) -> list[str]:
         for node in ir.walk(seg.condition):
             if isinstance(node, ir.Agg) and events and node.event not in (None, "*"):
                 out.extend(_unseen(seg, "event", str(node.event), events, "segql.events"))
+            elif isinstance(node, ir.Session) and events and node.event is not None:
+                out.extend(_unseen(seg, "event", node.event, events, "segql.events"))
+            elif isinstance(node, ir.Sequence) and events:
+                for step in node.steps:
+                    if step.event is not None:
+                        out.extend(_unseen(seg, "event", step.event, events, "segql.events"))
             if isinstance(node, ir.Agg) and events and node.after is not None:
                 out.extend(_unseen(seg, "event", node.after, events, "segql.events"))
             if isinstance(node, ir.Trait) and traits:

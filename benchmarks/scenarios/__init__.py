@@ -27,6 +27,7 @@ SCENARIOS: list[str] = [
     "benchmarks.scenarios.breadth",
     "benchmarks.scenarios.geo",
     "benchmarks.scenarios.models",
+    "benchmarks.scenarios.journeys",
     # Last: state and insert share a database kept until the run ends (benchmarks.loaded).
     "benchmarks.scenarios.listen",
     "benchmarks.scenarios.state",

@@ -24,8 +24,16 @@ from segql.features import (
     rfm_frequency,
     rfm_monetary,
     rfm_recency,
+    sequence,
+    sessions,
 )
-from segql.features.base import STATE_COLUMNS, EventAggregate, StateColumn, next_change
+from segql.features.base import (
+    STATE_COLUMNS,
+    EventAggregate,
+    ScanKind,
+    StateColumn,
+    next_change,
+)
 from segql.features.rfm import RfmScore
 
 _MODULES = (
@@ -56,6 +64,11 @@ def of(agg: ir.Agg) -> EventAggregate:
     return _BY_KIND[agg.kind]
 
 
+def scan_kind(node: ir.Scan) -> ScanKind:
+    """The kind module of a sequence or session feature."""
+    return sequence.KIND if isinstance(node, ir.Sequence) else sessions.KIND
+
+
 def value(agg: ir.Agg, alias: str, prefix: str = "") -> str:
     """An aggregate's value read from a state row `alias` whose columns carry `prefix`."""
     return of(agg).value(f"{alias}.{prefix}")
@@ -67,8 +80,10 @@ __all__ = [
     "STATE_COLUMNS",
     "EventAggregate",
     "RfmScore",
+    "ScanKind",
     "StateColumn",
     "next_change",
     "of",
+    "scan_kind",
     "value",
 ]

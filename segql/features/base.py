@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from segql import ir
 
@@ -107,6 +108,26 @@ class EventAggregate:
 
     def describe(self, args: list[str]) -> str:
         return f"{self.function}({', '.join(args)})"
+
+
+@dataclass(frozen=True)
+class ScanKind:
+    """A feature read from the user's own events each time the user is evaluated (sequences,
+    sessions): no shared state to keep in step, so updates and deletes are exact as they are.
+
+    - `read(alias, node)`: a LEFT JOIN LATERAL for the outer user `u` at `clk.now`, whose
+      columns include `due`, the next instant the value can change with no new event;
+    - `grouped(alias, node)`: every user's value in one pass (the full-recompute query), a
+      LEFT JOIN on `u.user_id` with the same value columns;
+    - `value(alias, node)`: the value from either; `empty(node)`: the value over no events;
+    - `events(node)`: the event names whose arrival can change it (None: any event).
+    """
+
+    read: Callable[[str, Any], str]
+    grouped: Callable[[str, Any], str]
+    value: Callable[[str, Any], str]
+    empty: Callable[[Any], str]
+    events: Callable[[Any], list[str | None]]
 
 
 def next_change(ts: str, width: str | None, clock: str) -> str:

@@ -161,6 +161,32 @@ def rfm_leaf(draw: st.DrawFn) -> str:
     return f"{score} {draw(cmp)} {draw(st.integers(1, 5))}"
 
 
+# sequence(): 2 or 3 steps (a name may repeat), each with its own filter, optional span and
+# lookback; the lookbacks are window widths, so next_edge lands on the instants chains leave.
+@st.composite
+def sequence_leaf(draw: st.DrawFn) -> str:
+    steps = []
+    for _ in range(draw(st.integers(2, 3))):
+        f = draw(prop_filter)
+        steps.append(f"'{draw(event)}'" + (f" FILTER (WHERE {f})" if f else ""))
+    for arg in ("within", "since"):
+        w = draw(window)
+        if w:
+            steps.append(f"{arg} => '{w}'")
+    return f"sequence({', '.join(steps)})"
+
+
+# Sessions: counts of sessions (any event or one name) and their average length in minutes,
+# over window widths; session ids come from session_event_rows below.
+@st.composite
+def session_leaf(draw: st.DrawFn) -> str:
+    w = draw(st.sampled_from(WINDOWS))
+    if draw(st.booleans()):
+        return f"avg_session_minutes(within => '{w}') {draw(cmp)} {draw(st.integers(0, 90))}"
+    ev = draw(st.sampled_from(["", *(f"'{e}', " for e in EVENTS)]))
+    return f"session_count({ev}within => '{w}') {draw(cmp)} {draw(st.integers(0, 4))}"
+
+
 # -- purchase breadth: distinct_count, active_weeks, after => --------------------------------
 #
 # Distinct values of props that repeat, are null, missing or not numbers; ISO weeks; windows
@@ -400,7 +426,16 @@ def geo_profile_rows(draw: st.DrawFn) -> list[tuple[str, dict[str, object]]]:
 
 
 # The leaf union: every construct's leaves.
-any_leaf = st.one_of(aggregate(), trait, score_leaf, geo_leaf(), breadth_leaf(), rfm_leaf())
+any_leaf = st.one_of(
+    aggregate(),
+    trait,
+    score_leaf,
+    geo_leaf(),
+    breadth_leaf(),
+    sequence_leaf(),
+    session_leaf(),
+    rfm_leaf(),
+)
 
 geo_step = st.one_of(
     step,
@@ -697,6 +732,43 @@ timed_step = st.one_of(
 @settings(settings.get_profile(PROFILE))
 @given(text=definitions(timed_leaf(), most=2), steps=st.lists(timed_step, min_size=1, max_size=12))
 def test_timers_are_exact(oracle_url: str, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    with psycopg.connect(oracle_url) as conn:
+        check_stream(conn, text, steps)
+
+
+@st.composite
+def session_event_rows(draw: st.DrawFn) -> list[tuple[str, str, int, dict[str, object]]]:
+    """Event rows near the clock, some carrying one of a few session ids."""
+    rows = draw(event_rows(before=near, after=near))
+    ids = draw(st.lists(st.sampled_from([None, "s1", "s2"]), min_size=1, max_size=5))
+    out = []
+    for i, (user, name, at, props) in enumerate(rows):
+        sid = ids[i % len(ids)]
+        out.append((user, name, at, props if sid is None else {**props, "session_id": sid}))
+    return out
+
+
+session_step = st.one_of(st.tuples(st.just("events"), session_event_rows()), timed_step)
+
+
+@settings(settings.get_profile(PROFILE))
+@given(
+    text=definitions(st.one_of(session_leaf(), sequence_leaf(), timed_leaf()), most=2),
+    steps=st.lists(session_step, min_size=1, max_size=12),
+)
+def test_session_timers_are_exact(oracle_url: str, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    """Sessions near the clock, with and without session ids, as events leave windows."""
+    with psycopg.connect(oracle_url) as conn:
+        check_stream(conn, text, steps)
+
+
+@settings(settings.get_profile(PROFILE))
+@given(
+    text=definitions(st.one_of(sequence_leaf(), timed_leaf()), most=2),
+    steps=st.lists(timed_step, min_size=1, max_size=12),
+)
+def test_sequence_timers_are_exact(oracle_url: str, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    """Sequences near the clock: future steps, chains leaving `since`, under AND/OR/NOT."""
     with psycopg.connect(oracle_url) as conn:
         check_stream(conn, text, steps)
 
