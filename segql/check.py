@@ -19,7 +19,15 @@ from sqlglot import exp
 from segql import features, ir
 from segql.diagnostics import DefinitionError, SourceFile, Span
 from segql.models.spec import Models, Trained
-from segql.parse import ZONE_SYNTAX, CreateSegment, CreateZone, Statement, parse_text, span_of
+from segql.parse import (
+    ZONE_SYNTAX,
+    CreateSegment,
+    CreateTiers,
+    CreateZone,
+    Statement,
+    parse_text,
+    span_of,
+)
 
 # Generated objects are named s_<name>_v<version>; Postgres truncates identifiers at 63 bytes.
 MAX_NAME_BYTES = 63 - len("s_") - len("_v999999")
@@ -32,6 +40,7 @@ SESSION_FUNCTIONS = ("session_count", "avg_session_minutes")
 FUNCTIONS = sorted(
     [
         *features.AGGREGATES,
+        *features.SCORES,
         *SESSION_FUNCTIONS,
         "in_segment",
         "now",
@@ -139,6 +148,7 @@ class Checker:
         segments: list[ir.Segment] = []
         seen: dict[str, ir.Segment] = {}
         self.files = {s.source.path: s.source for s in statements}
+        groups: dict[str, ir.Segment] = {}
         # Zones first: a segment may read a zone defined further down the file.
         for stmt in statements:
             if isinstance(stmt.tree, CreateZone):
@@ -148,17 +158,21 @@ class Checker:
             if isinstance(stmt.tree, CreateZone):
                 continue
             self.source = stmt.source
-            seg = self.statement(stmt)
-            if seg.name in seen:
-                first = seen[seg.name]
+            is_tiers = isinstance(stmt.tree, CreateTiers)
+            built = self.tiers(stmt) if is_tiers else [self.statement(stmt)]
+            group = built[0].tiers
+            if group is not None and group in groups:
+                first = groups[group]
                 line, _ = self.files[first.source].position(first.span.start)
                 self.fail(
-                    seg.span,
-                    f"segment '{seg.name}' is defined twice (first at {first.source}:{line})",
-                    "give each segment a unique name, or delete one of the definitions",
+                    span_of(stmt.tree.this, self.source),
+                    f"tiers '{group}' are defined twice (first at {first.source}:{line})",
+                    "give each CREATE TIERS a unique name, or delete one of them",
                 )
-            seen[seg.name] = seg
-            segments.append(seg)
+            if group is not None:
+                groups[group] = built[0]
+            for seg in built:
+                self.add(seg, seen, segments)
         names = self.known | set(seen)
         for seg in segments:
             self.source = self.files[seg.source]
@@ -174,32 +188,87 @@ class Checker:
         self.reject_cycles(segments)
         return segments
 
+    def add(self, seg: ir.Segment, seen: dict[str, ir.Segment], out: list[ir.Segment]) -> None:
+        if seg.name in seen:
+            first = seen[seg.name]
+            line, _ = self.files[first.source].position(first.span.start)
+            self.fail(
+                seg.span,
+                f"segment '{seg.name}' is defined twice (first at {first.source}:{line})",
+                "give each segment a unique name, or delete one of the definitions",
+            )
+        seen[seg.name] = seg
+        out.append(seg)
+
+    def tiers(self, stmt: Statement) -> list[ir.Segment]:
+        """CREATE TIERS: one segment per tier, each holding when its own condition does and
+        no earlier tier's does, so a user is in at most one, the first that matches."""
+        tree = stmt.tree
+        group, _ = self.name_of(tree.this, "tiers")
+        comment = self.comment_of(tree)
+        self.condition_span = _after_as(stmt)
+        out: list[ir.Segment] = []
+        earlier: list[ir.Expr] = []
+        for rank, tier in enumerate(tree.expressions, start=1):
+            name, span = self.name_of(tier.this, "tier")
+            if name == group:
+                self.fail(
+                    span,
+                    f"tier '{name}' has the name of its tiers",
+                    f"name the tiers after what they divide (e.g. {group}_tiers), "
+                    "or rename the tier",
+                )
+            own = self.condition_of(tier.expression)
+            condition = own
+            if earlier:
+                # NOT (c IS TRUE): an earlier tier whose condition is unknown does not hold.
+                before = tuple(
+                    ir.Not(ir.IsBool(c, True, span=c.span), span=c.span) for c in earlier
+                )
+                condition = ir.BoolOp("and", (own, *before), span=own.span)
+            earlier.append(own)
+            out.append(
+                ir.Segment(name, comment, condition, stmt.text, stmt.source.path, span, group, rank)
+            )
+        return out
+
     def statement(self, stmt: Statement) -> ir.Segment:
         tree = stmt.tree
         if not isinstance(tree, CreateSegment):
             self.not_a_segment(stmt)
-        ident = tree.this
+        name, name_span = self.name_of(tree.this, "segment")
+        comment = self.comment_of(tree)
+        self.condition_span = _after_as(stmt)
+        condition = self.condition_of(tree.expression)
+        return ir.Segment(name, comment, condition, stmt.text, stmt.source.path, name_span)
+
+    def name_of(self, ident: exp.Expression, what: str) -> tuple[str, Span]:
+        """A segment's (or tier's) name: unquoted, lower-case, and short enough for the names
+        generated from it."""
         name_span = span_of(ident, self.source)
         if ident.args.get("quoted"):
             self.fail(
                 name_span,
-                "segment names cannot be quoted",
+                f"{what} names cannot be quoted",
                 "use lower-case letters, digits and underscores, unquoted",
             )
         name = str(ident.this).lower()
         if not NAME_RE.match(name):
             self.fail(
                 name_span,
-                f"'{name}' is not a valid segment name",
+                f"'{name}' is not a valid {what} name",
                 "use lower-case letters, digits and underscores, starting with a letter",
             )
         if len(name.encode()) > MAX_NAME_BYTES:
             self.fail(
                 name_span,
-                f"segment name '{name}' is {len(name.encode())} bytes long",
+                f"{what} name '{name}' is {len(name.encode())} bytes long",
                 f"use at most {MAX_NAME_BYTES} bytes: generated names like s_<name>_v<version> "
                 "must fit Postgres's 63-byte identifiers",
             )
+        return name, name_span
+
+    def comment_of(self, tree: exp.Expr) -> str | None:
         comment_node = tree.args.get("comment")
         comment = str(comment_node.this) if comment_node is not None else None
         if comment_node is not None and comment is not None and "\x00" in comment:
@@ -208,16 +277,18 @@ class Checker:
                 "comments cannot contain NUL characters",
                 "remove the NUL character from the COMMENT string",
             )
-        self.condition_span = _after_as(stmt)
-        condition = self.build(tree.expression, "bool", scope="segment")
+        return comment
+
+    def condition_of(self, node: exp.Expression) -> ir.Expr:
+        condition = self.build(node, "bool", scope="segment")
         if condition.type != "bool":
             self.fail(
-                span_of(tree.expression, self.source),
+                span_of(node, self.source),
                 f"the condition is {TYPE_NAMES[condition.type]}, not true/false",
                 "compare it with something, e.g. event_count('x') >= 3",
             )
         self.check_time(condition)
-        return ir.Segment(name, comment, condition, stmt.text, stmt.source.path, name_span)
+        return condition
 
     def zone_statement(self, stmt: Statement) -> ir.Zone:
         """CREATE ZONE: a polygon of at least 3 (lon lat) points, or a circle (lat, lon, km)."""
@@ -581,6 +652,8 @@ class Checker:
             name = str(fn.this).lower() if isinstance(fn, exp.Anonymous) else ""
             if name in features.AGGREGATES:
                 return features.AGGREGATES[name].type
+            if name in features.SCORES:
+                return "num"
             if name in ("in_segment", "sequence", "in_zone"):
                 return "bool"
             if name in SESSION_FUNCTIONS:
@@ -698,11 +771,17 @@ class Checker:
             return self.distance(args, scope, span)
         if name == "score":
             return self.score(list(fn.expressions), where, scope, span)
+        if name in features.SCORES and scope != "filter":
+            return self.rfm_score(features.SCORES[name], list(fn.expressions), where, span)
         if name == "sequence" and scope != "filter":
             return self.sequence(list(fn.expressions), where, span)
         if name in SESSION_FUNCTIONS and scope != "filter":
             return self.session(name, list(fn.expressions), where, span)
-        if name not in features.AGGREGATES and name not in ("sequence", *SESSION_FUNCTIONS):
+        if name not in features.AGGREGATES and name not in (
+            "sequence",
+            *SESSION_FUNCTIONS,
+            *features.SCORES,
+        ):
             self.fail(
                 span_of(fn, self.source),
                 f"unknown function '{name}'",
@@ -715,6 +794,36 @@ class Checker:
                 "a filter looks at one event's props, e.g. FILTER (WHERE amount > 10)",
             )
         return self.aggregate(features.AGGREGATES[name], list(fn.expressions), where, span)
+
+    def rfm_score(
+        self,
+        kind: features.RfmScore,
+        args: list[exp.Expression],
+        where: exp.Expression | None,
+        span: Span,
+    ) -> ir.Expr:
+        """An RFM score: its arguments are those of the aggregate it scores."""
+        if where is not None:
+            self.fail(
+                span,
+                f"{kind.function}() takes no FILTER: its cutpoints are over every such event",
+                f"write {kind.usage}",
+            )
+        agg = self.aggregate(kind.signature, args, None, span)
+        assert isinstance(agg, ir.Agg)
+        if agg.after is not None:
+            self.fail(
+                span,
+                f"{kind.function}() takes no after =>: its population is every such event",
+                f"write {kind.usage}",
+            )
+        if agg.window is not None and not kind.windowed:
+            self.fail(
+                span,
+                f"{kind.function}() takes no window: it scores the time since the last event",
+                f"write {kind.usage}",
+            )
+        return kind.score(agg)
 
     def sequence(
         self, args: list[exp.Expression], where: exp.Expression | None, span: Span

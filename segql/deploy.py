@@ -21,10 +21,11 @@ from segql import generate, grants, ir, unseen, zones
 from segql.campaigns import deploy as campaigns
 from segql.check import check, check_all
 from segql.errors import SegqlError
+from segql.features import rfm
 from segql.models import store as models
 from segql.models.check import is_model
 from segql.models.parse import ModelDialect
-from segql.parse import Statement, parse_file, parse_text
+from segql.parse import CreateTiers, Statement, parse_file, parse_text
 from segql.plan import FeatureKey, Plan, SegmentPlan, plan
 from segql.sqlfiles import query
 
@@ -94,11 +95,16 @@ def deployed(conn: psycopg.Connection) -> dict[str, Deployed]:
     ).fetchall()
     statements = [parse_text(r[2] + ";", f"<deployed {r[0]}>")[0] for r in rows]
     # Each segment as it was compiled: with the model versions it read when it was deployed.
+    # The tiers of one CREATE TIERS share its text, which defines them all: pick the tier.
     live, compiled_with = models.load(conn), models.compiled_with(conn)
     deployed_zones = zones.deployed(conn)
     names = [r[0] for r in rows]
     segments = [
-        check([stmt], names, {**live, **compiled_with.get(r[0], {})}, deployed_zones)[0]
+        next(
+            s
+            for s in check([stmt], names, {**live, **compiled_with.get(r[0], {})}, deployed_zones)
+            if s.name == r[0]
+        )
         for r, stmt in zip(rows, statements, strict=True)
     ]
     return {r[0]: Deployed(r[0], r[1], r[2], s) for r, s in zip(rows, segments, strict=True)}
@@ -138,9 +144,8 @@ def deploy(
         drop_set = set(drop)
         current = deployed(conn)
         zone_drops = drop_set & zone_names
-        segment_drops = _with_dependants(
-            current, drop_set - campaign_names - zone_names, cascade, zone_drops
-        )
+        wanted = _whole_tiers(current, drop_set - campaign_names - zone_names)
+        segment_drops = _with_dependants(current, wanted, cascade, zone_drops)
         result = _deploy(
             conn,
             segment_statements,
@@ -159,6 +164,27 @@ def deploy(
         if dry_run:
             raise _Rollback(result)
     return result
+
+
+def _whole_tiers(current: dict[str, Deployed], drop: set[str]) -> set[str]:
+    """The segments to drop for `drop`: a tier group's name stands for all its tiers, and a
+    tier alone cannot go, since its group's definition would still define it."""
+    groups: dict[str, set[str]] = {}
+    for d in current.values():
+        if d.segment.tiers is not None:
+            groups.setdefault(d.segment.tiers, set()).add(d.name)
+    out = set()
+    for name in drop:
+        out |= groups[name] if name not in current and name in groups else {name}
+    for group, tiers in sorted(groups.items()):
+        partial = sorted(out & tiers)
+        if partial and not tiers <= out:
+            raise DeployError(
+                f"{', '.join(partial)} {'is a tier' if len(partial) == 1 else 'are tiers'} of "
+                f"{group}: drop the whole group (segql drop {group}), or deploy CREATE TIERS "
+                f"{group} without {'it' if len(partial) == 1 else 'them'}"
+            )
+    return out
 
 
 def _with_dependants(
@@ -236,12 +262,18 @@ def _deploy(
 ) -> DeployResult:
     current = deployed(conn)
     current_zones = zones.deployed(conn)
-    file_names = {_name_of(s) for s in statements if not zones.is_zone(s)}
-    kept = [
-        parse_text(d.definition + ";", f"<deployed {d.name}>")[0]
+    file_names = {n for s in statements if not zones.is_zone(s) for n in names_of(s)}
+    file_tiers = {_tiers_of(s) for s in statements} - {None}
+    # A tier group is replaced whole: tiers it no longer lists are dropped with it.
+    kept_texts = {
+        d.definition: d.name
         for d in current.values()
-        if d.name not in file_names and d.name not in drop and not prune
-    ]
+        if d.name not in file_names
+        and d.name not in drop
+        and d.segment.tiers not in file_tiers
+        and not prune
+    }
+    kept = [parse_text(text + ";", f"<deployed {name}>")[0] for text, name in kept_texts.items()]
     # Deployed zones stay unless dropped; with --prune the files are the whole definition.
     kept_zones = (
         {} if prune else {n: z for n, z in current_zones.items() if n not in (zone_drops or ())}
@@ -327,6 +359,7 @@ def _deploy(
         steps.append(
             Step("backfill new shared features", generate.feature_backfill_sql(the_plan, new_keys))
         )
+    steps += _score_steps(conn, the_plan)
     keys_now: dict[str, str | None] = dict(
         conn.execute("SELECT name, timer_key FROM segql.segments").fetchall()
     )
@@ -360,6 +393,34 @@ def _deploy(
     return result
 
 
+def _score_steps(conn: psycopg.Connection, the_plan: Plan) -> list[Step]:
+    """The catalog rows of the RFM scores the segments read, cutpoints computed now for scores
+    that have none yet (the others keep theirs until `segql refresh`), and scores no segment
+    reads any more forgotten."""
+    scores: dict[str, ir.Rfm] = {}
+    for s in the_plan.segments:
+        scores.update(rfm.scores(s.segment.condition))
+    existing = {r[0] for r in conn.execute("SELECT score FROM segql.rfm_cutpoints")}
+    steps = []
+    if scores:
+        rows = "".join(generate.score_row_sql(scores[k]) for k in sorted(scores))
+        steps.append(Step("RFM scores", rows))
+    new = [scores[k] for k in sorted(set(scores) - existing)]
+    if new:
+        computed = "".join(generate.cutpoints_sql(s) for s in new)
+        steps.append(Step("cutpoints of new RFM scores", computed))
+    gone = sorted(existing - set(scores))
+    if gone:
+        names = ", ".join(generate.quote_literal(k) for k in gone)
+        steps.append(
+            Step(
+                "forget RFM scores no segment reads",
+                f"DELETE FROM segql.rfm_cutpoints WHERE score IN ({names});\n",
+            )
+        )
+    return steps
+
+
 def _missing_functions(conn: psycopg.Connection, segments: list[SegmentPlan]) -> set[str]:
     """Unchanged segments whose function is not there with the signature this release calls,
     e.g. created by an earlier release: they are created again, or the program could not call
@@ -379,15 +440,24 @@ def _missing_functions(conn: psycopg.Connection, segments: list[SegmentPlan]) ->
 
 def pruned_by(conn: psycopg.Connection, statements: list[Statement]) -> list[str]:
     """The deployed segments that `deploy --prune` of these statements would drop."""
-    names = {_name_of(s) for s in statements}
+    names = {n for s in statements for n in names_of(s)}
     rows = conn.execute("SELECT name FROM segql.segments ORDER BY name").fetchall()
     conn.rollback()
     return [r[0] for r in rows if r[0] not in names]
 
 
-def _name_of(stmt: Statement) -> str:
+def names_of(stmt: Statement) -> list[str]:
+    """The segments a statement defines: its name, or the names of its tiers."""
+    if isinstance(stmt.tree, CreateTiers):
+        return [str(t.this.this).lower() for t in stmt.tree.expressions]
     this = stmt.tree.args.get("this")
-    return str(getattr(this, "this", "")).lower()
+    return [str(getattr(this, "this", "")).lower()]
+
+
+def _tiers_of(stmt: Statement) -> str | None:
+    if not isinstance(stmt.tree, CreateTiers):
+        return None
+    return str(stmt.tree.this.this).lower()
 
 
 def _next_id(conn: psycopg.Connection, table: str) -> int:
@@ -533,12 +603,13 @@ def _record(
         conn.execute(
             """INSERT INTO segql.segments
                    (name, version, definition, comment, source, depends_on, full_query,
-                    timer_key, deployed_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now())
+                    timer_key, tiers, tier_rank, deployed_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
                ON CONFLICT (name) DO UPDATE SET version = excluded.version,
                    definition = excluded.definition, comment = excluded.comment,
                    source = excluded.source, depends_on = excluded.depends_on,
                    full_query = excluded.full_query, timer_key = excluded.timer_key,
+                   tiers = excluded.tiers, tier_rank = excluded.tier_rank,
                    deployed_at = CASE WHEN segql.segments.version = excluded.version
                                       THEN segql.segments.deployed_at ELSE now() END""",
             [
@@ -550,6 +621,8 @@ def _record(
                 list(seg.depends_on),
                 compiled[s.name].full_query,
                 the_plan.timer_key(s.name) if the_plan.group_of(s.name) else None,
+                seg.tiers,
+                seg.tier_rank or None,
             ],
         )
         if s.name in fresh:

@@ -63,11 +63,13 @@ def queries(conn: psycopg.Connection, statements: Sequence[Statement]) -> dict[s
         list(statements), known_segments=current, zones=deployed_zones, models=live_models
     )
     names = [s.name for s in segments]
-    kept = [
-        parse_text(d.definition + ";", f"<deployed {d.name}>")[0]
+    tiers = {s.tiers for s in segments} - {None}
+    texts = {
+        d.definition: d.name
         for d in current.values()
-        if d.name not in names
-    ]
+        if d.name not in names and d.segment.tiers not in tiers
+    }
+    kept = [parse_text(text + ";", f"<deployed {name}>")[0] for text, name in texts.items()]
     everything = check([*statements, *kept], zones=deployed_zones, models=live_models)
     the_plan = plan(everything, {s.name: 0 for s in everything})
     return {name: _query(generate.full_query(the_plan.by_name(name))) for name in names}

@@ -123,12 +123,23 @@ class Change:
     user_id: str
     kind: str  # 'enter' | 'exit'
     at: datetime
-    cause: str  # event, profile, time, deploy, redeploy, drop, clock, history
+    cause: str  # event, profile, time, deploy, redeploy, drop, clock, history, refresh
     version: int
+    # A move between two tiers of one group: [group, the other tier] (segql.tier_move).
+    tier_move: list[str] | None = None
     position: Position | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def tier_change(self) -> dict[str, str] | None:
+        """The move this change is half of: group, from and to."""
+        if not self.tier_move:
+            return None
+        group, other = self.tier_move
+        moved = (self.segment, other) if self.kind == "exit" else (other, self.segment)
+        return {"tiers": group, "from": moved[0], "to": moved[1]}
+
     def as_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "seq": self.seq,
             "segment": self.segment,
             "user_id": self.user_id,
@@ -137,6 +148,9 @@ class Change:
             "cause": self.cause,
             "version": self.version,
         }
+        if self.tier_change is not None:
+            out["tier_change"] = self.tier_change
+        return out
 
 
 class Stop(Protocol):
@@ -456,9 +470,10 @@ class Subscription(Iterator[Change]):
                 at,
                 cause,
                 version,
+                move,
                 position=Position(batch.number, tx, seq, batch),
             )
-            for seq, segment, user_id, kind, at, cause, version, tx in rows
+            for seq, segment, user_id, kind, at, cause, version, tx, move in rows
         ]
 
     def _snapshot(self) -> str:

@@ -785,9 +785,14 @@ def program_sql(plan: Plan, deploy: int) -> str:
         affected_chain=chain(lambda u: "v_affected", "'event'"),
         profile_chain=chain(profile_seed, "'profile'"),
         refresh_chain=chain(lambda u: "v_affected", "p_cause"),
+        scores_chain=chain(lambda u: "v_affected" if _reads_scores(u) else "", "p_cause"),
         tick_chain=chain(tick_seed, "'time'", ", v_affected, v_ats"),
         state_agg=lambda source, where: state_agg(plan, keys, source, where),
     )
+
+
+def _reads_scores(unit: _Unit) -> bool:
+    return any(features.rfm.scores(s.segment.condition) for s in unit.segments)
 
 
 def _set_filter(events: EventSet) -> str | None:
@@ -886,3 +891,62 @@ def view_sql(seg: SegmentPlan) -> str:
     comment = seg.segment.comment
     sql += f"COMMENT ON VIEW {view} IS {quote_literal(comment) if comment else 'NULL'};\n"
     return sql
+
+
+# -- RFM cutpoints -----------------------------------------------------------------------------
+
+
+def cutpoints_sql(score: ir.Rfm) -> str:
+    """Recompute one score's cutpoints at the current clock: percentile_disc(0.2, 0.4, 0.6,
+    0.8) of the values of the users with at least one such event, read from the events the way
+    the full query reads them."""
+    aliases: dict[FeatureKey, str] = {}
+    joins: list[str] = []
+    for agg in _aggs(score.value) + _aggs(score.exists):
+        key = FeatureKey.of(agg)
+        if key not in aliases:
+            aliases[key] = f"a{len(aliases) + 1}"
+            joins.append(grouped(aliases[key], key))
+
+    def no_segment(node: ir.InSegment) -> str:
+        raise TypeError("a score reads no segment")
+
+    render = Renderer(lambda a: features.value(a, aliases[FeatureKey.of(a)]), no_segment)
+    exists = score.exists
+    assert isinstance(exists, ir.Agg)
+    named = "" if exists.event is None else f" WHERE e.name = {quote_literal(exists.event)}"
+    column = "durations" if score.beats[0].right.type == "interval" else "cuts"
+    population = "\n    ".join(
+        [
+            f"SELECT {render(score.value)} AS v",
+            f"FROM (SELECT DISTINCT e.user_id FROM segql.events e{named}) u",
+            "CROSS JOIN clk",
+            *joins,
+            f"WHERE {render(exists)}",
+        ]
+    )
+    return (
+        "WITH clk AS (SELECT segql.now() AS now),\n"
+        f"pop AS MATERIALIZED (\n    {population}\n)\n"
+        f"UPDATE segql.rfm_cutpoints SET {column} = (SELECT percentile_disc("
+        f"{features.rfm.FRACTIONS}) WITHIN GROUP (ORDER BY pop.v) FROM pop),\n"
+        "    population = (SELECT count(*) FROM pop), computed_at = (SELECT now FROM clk),\n"
+        f"    refreshed_at = now()\nWHERE score = {quote_literal(score.key)};\n"
+    )
+
+
+def score_row_sql(score: ir.Rfm) -> str:
+    """The catalog row of a score, its cutpoints left as they are when it exists."""
+    value = next(n for n in ir.walk(score.value) if isinstance(n, ir.Agg))
+
+    def lit(text: str | None) -> str:
+        return "NULL" if text is None else quote_literal(text)
+
+    window = "NULL" if value.window is None else f"{value.window}::numeric"
+    return (
+        "INSERT INTO segql.rfm_cutpoints (score, function, event, prop, within_seconds, "
+        "compute_sql)\n"
+        f"VALUES ({lit(score.key)}, {lit(score.function)}, {lit(value.event)}, "
+        f"{lit(value.prop)}, {window}, {lit(cutpoints_sql(score))})\n"
+        "ON CONFLICT (score) DO UPDATE SET compute_sql = excluded.compute_sql;\n"
+    )

@@ -227,12 +227,13 @@ def why(conn: psycopg.Connection, name: str, user_id: str) -> Explanation:
     known = [r[0] for r in conn.execute("SELECT name FROM segql.segments")]
     source = definition + ";"
     live_models = models.load(conn)
-    segment = check(
+    checked = check(
         parse_text(source, f"<deployed {name}>"),
         known_segments=known,
         zones=zones.deployed(conn),
         models=live_models,
-    )[0]
+    )
+    segment = next(s for s in checked if s.name == name)  # CREATE TIERS defines several
     combinator, items = _top_level(segment.condition)
     evaluated = _evaluate(conn, segment, items, user_id)
     conditions = [_condition(i, item, evaluated) for i, item in enumerate(items)]
@@ -295,12 +296,16 @@ _LEAVES = (
 
 
 def _leaves(node: ir.Expr) -> list[ir.Expr]:
-    """What an item reads about the user: features, traits, other segments (each once)."""
+    """What an item reads about the user: features, traits, other segments (each once); for an
+    RFM score, the score, the value it scores and the cutpoints it was placed among."""
     out: dict[ir.Expr, None] = {}
     stack = [node]
     while stack:
         n = stack.pop(0)
-        if isinstance(n, _LEAVES):
+        if isinstance(n, ir.Rfm):
+            for leaf in (n, n.value, *(b.right for b in n.beats)):
+                out.setdefault(leaf, None)
+        elif isinstance(n, _LEAVES):
             # A score is one value here: `segql why <model> <user>` shows its terms.
             out.setdefault(n, None)
         else:
@@ -407,6 +412,10 @@ def _show(node: ir.Expr, top: bool = False) -> str:
         return _show_session(node)
     if isinstance(node, ir.InSegment):
         return f"in_segment({_sql_string(node.name)})"
+    if isinstance(node, ir.Rfm):
+        return node.key  # the score as written, normalized
+    if isinstance(node, ir.Cut):
+        return f"cutpoint {node.index} of {node.score}"
     if isinstance(node, ir.Arith):
         return wrap(f"{_show(node.left)} {node.op} {_show(node.right)}")
     if isinstance(node, ir.Neg):

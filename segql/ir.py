@@ -96,11 +96,37 @@ class Agg:
 
 
 @dataclass(frozen=True)
+class Cut:
+    """The `index`-th (1..4) cutpoint of an RFM score, read from segql.rfm_cutpoints when the
+    condition is evaluated: a duration for recency, a number otherwise."""
+
+    score: str  # the score's key in segql.rfm_cutpoints
+    index: int
+    type: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class Step:
     """One step of a sequence: events of a name (None: any event) passing an optional filter."""
 
     event: str | None
     filter: Expr | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Rfm:
+    """An RFM score: 1 + how many of `beats` (the user's value against each cutpoint) hold, or
+    NULL when `exists` (the user has at least one such event) does not. `key` is the score as
+    written, normalized; `value` is what is scored."""
+
+    function: str
+    key: str
+    value: Expr
+    beats: tuple[Compare, ...]
+    exists: Expr
+    type: Type = "num"
     span: Span = _span()
 
 
@@ -291,6 +317,8 @@ Expr = (
     | Trait
     | Prop
     | Agg
+    | Cut
+    | Rfm
     | Sequence
     | Session
     | InSegment
@@ -321,6 +349,8 @@ def children(node: Expr) -> tuple[Expr, ...]:
         return (node.operand, *node.items)
     if isinstance(node, Like):
         return (node.operand, node.pattern)
+    if isinstance(node, Rfm):
+        return (*node.beats, node.exists)
     if isinstance(node, Distance):
         return (node.lat, node.lon)
     if isinstance(node, Score):
@@ -345,6 +375,8 @@ def now_slope(node: Expr) -> int | None:
     """How an expression moves with now(): +1, -1, 0, or None when not a plain shift of it."""
     if isinstance(node, Now):
         return 1
+    if isinstance(node, Rfm):
+        return 0  # its comparisons with now() are atoms of their own (see time_atoms)
     if isinstance(node, Arith):
         left, right = now_slope(node.left), now_slope(node.right)
         if left is None or right is None:
@@ -387,6 +419,8 @@ class Segment:
     text: str
     source: str
     span: Span = _span()
+    tiers: str | None = None  # CREATE TIERS: the group's name
+    tier_rank: int = 0  # and this tier's place in it, from 1
 
     @property
     def depends_on(self) -> tuple[str, ...]:

@@ -27,6 +27,21 @@ class CreateSegment(exp.Expression):
     arg_types = {"this": True, "comment": False, "expression": True}
 
 
+class Tier(exp.Expression):
+    """`this WHEN expression`, one tier of CREATE TIERS."""
+
+    arg_types = {"this": True, "expression": True}
+
+
+class CreateTiers(exp.Expression):
+    """`CREATE TIERS this [COMMENT comment] AS tier, tier, ...`."""
+
+    arg_types = {"this": True, "comment": False, "expressions": True}
+
+
+TIERS_SYNTAX = "CREATE TIERS name [COMMENT '...'] AS tier1 WHEN <condition>, tier2 WHEN ...;"
+
+
 class CreateZone(exp.Expression):
     """`CREATE ZONE this AS POLYGON ((lon lat, ...))` or `... AS CIRCLE (lat, lon, radius_km)`.
 
@@ -45,11 +60,12 @@ ZONE_SYNTAX = (
 
 
 class SegqlDialect(Postgres):
-    """Postgres, plus the CREATE SEGMENT and CREATE ZONE statements."""
+    """Postgres, plus the CREATE SEGMENT, CREATE TIERS and CREATE ZONE statements."""
 
     # How each statement reads, by the word after CREATE, for the fix line of a syntax error.
     SYNTAX: dict[str, str] = {
         "SEGMENT": "CREATE SEGMENT name [COMMENT '...'] AS <condition>;",
+        "TIERS": TIERS_SYNTAX,
         "ZONE": ZONE_SYNTAX,
     }
 
@@ -57,9 +73,42 @@ class SegqlDialect(Postgres):
         def _parse_create(self) -> Any:
             if self._match_text_seq("SEGMENT"):
                 return self._parse_create_segment()
+            if self._match_text_seq("TIERS"):
+                return self._parse_create_tiers()
             if self._match_text_seq("ZONE"):
                 return self._parse_create_zone()
             return super()._parse_create()
+
+        def _parse_create_tiers(self) -> CreateTiers:
+            name = self._parse_id_var(any_token=False)
+            if name is None:
+                self.raise_error("Expected a name for the tiers after CREATE TIERS")
+            comment = None
+            if self._match(TokenType.COMMENT):
+                comment = self._parse_string()
+                if comment is None:
+                    self.raise_error("Expected a quoted string after COMMENT")
+            if not self._match(TokenType.ALIAS):
+                self.raise_error("Expected AS before the tiers")
+            tiers = [self._parse_tier()]
+            while self._match(TokenType.COMMA):
+                tiers.append(self._parse_tier())
+            node: CreateTiers = self.expression(
+                CreateTiers(this=name, comment=comment, expressions=tiers)
+            )
+            return node
+
+        def _parse_tier(self) -> Tier:
+            name = self._parse_id_var(any_token=False)
+            if name is None:
+                self.raise_error("Expected a tier: <name> WHEN <condition>")
+            if not self._match(TokenType.WHEN):
+                self.raise_error("Expected WHEN after the tier's name")
+            condition = self._parse_assignment()
+            if condition is None:
+                self.raise_error("Expected the tier's condition after WHEN")
+            node: Tier = self.expression(Tier(this=name, expression=condition))
+            return node
 
         def _parse_create_zone(self) -> CreateZone:
             name = self._parse_id_var(any_token=False)

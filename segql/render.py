@@ -91,6 +91,10 @@ class Renderer:
             return self.scan(node)
         if isinstance(node, ir.InSegment):
             return self.segment(node)
+        if isinstance(node, ir.Cut):
+            return cutpoint(node)
+        if isinstance(node, ir.Rfm):
+            return self.rfm(node)
         if isinstance(node, ir.Arith):
             return self.arith(node)
         if isinstance(node, ir.Neg):
@@ -147,6 +151,10 @@ class Renderer:
             return f"{quote_literal(str(node.value))}::timestamptz"
         return quote_literal(str(node.value))
 
+    def rfm(self, node: ir.Rfm) -> str:
+        beaten = " + ".join(f"(CASE WHEN {self(b)} THEN 1 ELSE 0 END)" for b in node.beats)
+        return f"(CASE WHEN {self(node.exists)} THEN 1 + {beaten} END)"
+
     def arith(self, node: ir.Arith) -> str:
         left, right = self(node.left), self(node.right)
         if node.op == "-" and node.left.type == "ts" and node.right.type == "ts":
@@ -178,6 +186,16 @@ class Renderer:
     def crossing(self, atom: ir.Compare, slope: int) -> str:
         """The next instant this comparison can change truth with no new event."""
         return f"segql.crossing({self.clock}, {slope}, ({self(atom.left)}) - ({self(atom.right)}))"
+
+
+def cutpoint(node: ir.Cut) -> str:
+    """A cutpoint as the statement evaluating it reads it: an uncorrelated subquery, which
+    Postgres evaluates once per statement, however many users the statement evaluates."""
+    column = "durations" if node.type == "interval" else "cuts"
+    return (
+        f"(SELECT r.{column}[{int(node.index)}] FROM segql.rfm_cutpoints r "
+        f"WHERE r.score = {quote_literal(node.score)})"
+    )
 
 
 def event_match(event: str | None, filter_: ir.Expr | None) -> str:

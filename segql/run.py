@@ -69,10 +69,11 @@ def current_program(conn: psycopg.Connection) -> int | None:
     return None if row is None else int(row[0])
 
 
-def refresh_function(conn: psycopg.Connection) -> sql.Identifier | None:
-    """The live program's `p<deploy>_refresh(users, cause)`, or None with nothing deployed."""
+def refresh_function(conn: psycopg.Connection, entry: str = "refresh") -> sql.Identifier | None:
+    """The live program's `p<deploy>_<entry>(users, cause)` (`refresh`: every segment;
+    `refresh_scores`: those that read RFM scores), or None with nothing deployed."""
     deploy_id = current_program(conn)
-    return None if deploy_id is None else sql.Identifier("segql", f"p{deploy_id}_refresh")
+    return None if deploy_id is None else sql.Identifier("segql", f"p{deploy_id}_{entry}")
 
 
 def refresh_all(conn: psycopg.Connection, cause: str) -> int:
@@ -83,10 +84,13 @@ def refresh_all(conn: psycopg.Connection, cause: str) -> int:
     return refresh_users(conn, users, cause)
 
 
-def refresh_users(conn: psycopg.Connection, users: Sequence[str], cause: str) -> int:
-    """Re-evaluate these users in every segment at the current clock, set-based, logging each
-    difference with `cause` and rewriting their timers. Runs in the caller's transaction."""
-    fn = refresh_function(conn)
+def refresh_users(
+    conn: psycopg.Connection, users: Sequence[str], cause: str, entry: str = "refresh"
+) -> int:
+    """Re-evaluate these users in every segment (or those `entry` evaluates) at the current
+    clock, set-based, logging each difference with `cause` and rewriting their timers. Runs in
+    the caller's transaction."""
+    fn = refresh_function(conn, entry)
     if fn is None or not users:
         return 0
     call = sql.SQL("SELECT {}(%s::text[], %s)").format(fn)

@@ -33,7 +33,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from segql import db
+from segql import db, rfm
 from segql.campaigns.deliver import Settings as DeliverySettings
 from segql.errors import SegqlError, first_line
 from segql.relay import RelayThread
@@ -42,6 +42,7 @@ log = logging.getLogger("segql.worker")
 
 CHANNEL = "segql_timers"
 MAX_SLEEP = 60.0  # seconds; a wake-up at least this often doubles as a health check
+RFM_REFRESH_EVERY = 86400.0  # seconds between refreshes of the RFM cutpoints (daily)
 PINNED_POLL = 1.0  # seconds between looks at a pinned clock, which only moves when someone moves it
 RELAY_INTERVAL = 0.05  # seconds between looks in 'relay' mode: the most a listener waits
 CONTENDED_SLEEP = 0.05  # seconds to give a transaction holding due timers before trying again
@@ -156,6 +157,7 @@ def run_worker(
     campaigns: bool = True,
     senders: int = 4,
     delivery: DeliverySettings | None = None,
+    refresh_every: float | None = RFM_REFRESH_EVERY,
     relay_interval: float | None = RELAY_INTERVAL,
 ) -> None:
     """Apply due timers at their due time until `stop_event` is set (forever without one), and
@@ -168,9 +170,13 @@ def run_worker(
     `on_tick(n)` is called after each pass that ran `segql.tick()` until nothing was due, with the
     number of timers that pass applied (0 included). Each pass that applied timers is logged at
     INFO on the `segql.worker` logger; connection trouble at WARNING.
+
+    Every `refresh_every` seconds of the database's own time (None: never) the RFM cutpoints
+    are recomputed and every user re-evaluated (`segql refresh`), when any score is deployed.
     """
     stop = stop_event if stop_event is not None else StopEvent()
     worker = _Worker(url, stop, max_sleep, batch, on_tick, pinned_poll)
+    worker.refresh_every = refresh_every
     runner = None
     if campaigns:
         from segql.campaigns.runner import CampaignRunner
@@ -210,6 +216,7 @@ class _Worker:
         self.work: psycopg.Connection | None = None
         self.listener: psycopg.Connection | None = None
         self.backoff = _Backoff()
+        self.refresh_every: float | None = None
 
     def run(self) -> None:
         log.info("worker started on %s (batch %d)", db.mask_password(self.url), self.batch)
@@ -258,7 +265,33 @@ class _Worker:
         assert row is not None
         due, now, pinned = row
         contended = done == 0 and due is not None and due <= now
-        self._sleep(self._seconds_until(due, now, bool(pinned), contended))
+        seconds = self._seconds_until(due, now, bool(pinned), contended)
+        self._sleep(min(seconds, self._refresh_if_due()))
+
+    def _refresh_if_due(self) -> float:
+        """Refresh the RFM cutpoints when the stalest is older than the schedule; returns the
+        seconds until the next refresh is due (the schedule follows the database's time, not
+        the segql clock, so a pinned clock never refreshes by itself)."""
+        if self.refresh_every is None:
+            return self.max_sleep
+        assert self.work is not None
+        age = rfm.refresh_age(self.work)
+        if age is None:
+            return self.max_sleep  # no score deployed; a deploy computes its first cutpoints
+        if age < self.refresh_every:
+            return self.refresh_every - age
+        result = rfm.refresh(self.work, if_older_than=self.refresh_every)
+        if result.scores == 0:
+            return self.refresh_every  # another worker refreshed first
+        log.info(
+            "refreshed %d RFM score(s) for %d user(s) in %.1f s: %d enter(s), %d exit(s)",
+            result.scores,
+            result.users,
+            result.seconds,
+            result.enters,
+            result.exits,
+        )
+        return self.refresh_every
 
     def _drain(self) -> int:
         """`segql.tick()` in its own transaction until it applies nothing; returns the total."""

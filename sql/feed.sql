@@ -29,7 +29,8 @@ ORDER BY last;
 
 -- name: batch_changes
 -- The next page of a batch after position (tx, seq), for the given transactions of the batch.
-SELECT c.seq, c.segment, c.user_id, c.kind, c.at, c.cause, c.version, t.last AS tx
+SELECT c.seq, c.segment, c.user_id, c.kind, c.at, c.cause, c.version, t.last AS tx,
+       segql.tier_move(c.segment, c.user_id, c.xid, c.at, c.kind)
 FROM unnest(%(xids)s::text[]::xid8[], %(lasts)s::bigint[]) AS t(xid, last)
 JOIN segql.changes c ON c.xid = t.xid
 WHERE (t.last, c.seq) > (%(tx)s, %(seq)s)
@@ -156,13 +157,15 @@ WHERE kind = 'enter'
 ORDER BY user_id;
 
 -- name: user_changes
-SELECT seq, segment, user_id, kind, at, cause, version
+SELECT seq, segment, user_id, kind, at, cause, version,
+       segql.tier_move(segment, user_id, xid, at, kind)
 FROM segql.changes
 WHERE segment = %(segment)s AND user_id = %(user_id)s
 ORDER BY seq;
 
 -- name: recent_changes
-SELECT seq, segment, user_id, kind, at, cause, version
+SELECT seq, segment, user_id, kind, at, cause, version,
+       segql.tier_move(segment, user_id, xid, at, kind)
 FROM (
     SELECT * FROM segql.changes WHERE segment = %(segment)s ORDER BY seq DESC LIMIT %(limit)s
 ) recent
@@ -182,7 +185,7 @@ FROM (
 ORDER BY bucket;
 
 -- name: last_change
-SELECT seq, kind, at, cause, version
+SELECT seq, kind, at, cause, version, segql.tier_move(segment, user_id, xid, at, kind)
 FROM segql.changes
 WHERE segment = %(segment)s AND user_id = %(user_id)s
 ORDER BY seq DESC

@@ -34,15 +34,17 @@ GRANT USAGE ON SCHEMA segql, segments TO {role};
 GRANT SELECT ON ALL TABLES IN SCHEMA segments TO {role};
 ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA segments GRANT SELECT ON TABLES TO {role};
 GRANT SELECT ON segql.members, segql.changes, segql.segments, segql.segment_versions,
-    segql.timers, segql.log_prunes, segql.clock, segql.alembic_version TO {role};
+    segql.timers, segql.log_prunes, segql.clock, segql.alembic_version,
+    segql.rfm_cutpoints TO {role};
 GRANT SELECT, INSERT, UPDATE, DELETE ON segql.consumers TO {role};
 GRANT EXECUTE ON FUNCTION segql.now() TO {role};
+GRANT EXECUTE ON FUNCTION segql.tier_move(text, text, xid8, timestamptz, text) TO {role};
 
 -- name: revoke_read
 ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA segments REVOKE SELECT ON TABLES FROM {role};
 REVOKE ALL ON ALL TABLES IN SCHEMA segments FROM {role};
 REVOKE ALL ON segql.members, segql.changes, segql.segments, segql.segment_versions,
-    segql.timers, segql.log_prunes, segql.consumers FROM {role};
+    segql.timers, segql.log_prunes, segql.consumers, segql.rfm_cutpoints FROM {role};
 REVOKE USAGE ON SCHEMA segments FROM {role};
 
 -- name: grant_admin

@@ -23,6 +23,7 @@ SCENARIOS: list[str] = [
     "benchmarks.scenarios.timers",
     "benchmarks.scenarios.campaigns",
     "benchmarks.scenarios.dashboard",
+    "benchmarks.scenarios.rfm",
     "benchmarks.scenarios.breadth",
     "benchmarks.scenarios.geo",
     "benchmarks.scenarios.models",

@@ -36,6 +36,7 @@ MODULES: list[str] = [
     "segql.commands.models",
     "segql.commands.rebuild",
     "segql.commands.relay",
+    "segql.commands.rfm",
     "segql.commands.synth",
     "segql.commands.trust",
     "segql.commands.worker",

@@ -77,11 +77,12 @@ def listen(
 ) -> None:
     """Print membership changes as JSON lines, in commit order, until SIGTERM or Ctrl-C.
 
-    One object per line (seq, segment, user_id, kind, at, cause, version),
-    flushed at once, so `segql listen | jq` works. Without --consumer or
-    --since it starts now. With --consumer, changes are delivered at least
-    once: after a crash, those printed but not yet acknowledged are printed
-    again (seq identifies them).
+    One object per line (seq, segment, user_id, kind, at, cause, version,
+    and for either half of a move between two tiers of a CREATE TIERS,
+    tier_change: tiers, from, to), flushed at once, so `segql listen | jq`
+    works. Without --consumer or --since it starts now. With --consumer,
+    changes are delivered at least once: after a crash, those printed but
+    not yet acknowledged are printed again (seq identifies them).
     """
     st = state(ctx)
     names = [n.lower() for n in segments] if segments else None
@@ -193,10 +194,14 @@ _CHANGE_HEADER = f"{'AT':<32}  {'KIND':<5}  USER  (CAUSE, VERSION, SEQ)"
 
 
 def _change_line(row: dict[str, Any]) -> str:
-    return (
+    line = (
         f"{row['at']:<32}  {row['kind']:<5}  {row['user_id']}  "
         f"(cause {row['cause']}, v{row['version']}, seq {row['seq']})"
     )
+    move = row.get("tier_change")
+    if move:
+        line += f"  tier change in {move['tiers']}: {move['from']} -> {move['to']}"
+    return line
 
 
 def _period_line(row: dict[str, Any]) -> str:

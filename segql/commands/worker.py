@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from segql import times
 from segql import worker as worker_api
 from segql.campaigns import deliver
 from segql.commands import state
@@ -59,6 +60,13 @@ def worker(
         min=0.1,
         help="Seconds to wait for a receiver's answer.",
     ),
+    refresh_every: str = typer.Option(
+        "1d",
+        "--refresh-every",
+        envvar="SEGQL_RFM_REFRESH_EVERY",
+        help="How often to recompute RFM cutpoints and every user's scores (e.g. 1d, 12h); "
+        "'never' leaves it to `segql refresh`.",
+    ),
     relay_interval: float = typer.Option(
         worker_api.RELAY_INTERVAL,
         "--relay-interval",
@@ -78,8 +86,8 @@ def worker(
 
     Windows closing, "days since" thresholds and every other time-driven change are applied at
     their exact due time, logged with cause 'time' and announced on channel `segql`; campaign
-    webhooks are planned from the change log and sent, signed, with retries. Run one (or more:
-    they share the work) next to the database.
+    webhooks are planned from the change log and sent, signed, with retries; RFM cutpoints are
+    refreshed on their schedule. Run one (or more: they share the work) next to the database.
     """
     st = state(ctx)
     st.ensure_schema()
@@ -96,8 +104,15 @@ def worker(
             campaigns=senders > 0,
             senders=senders,
             delivery=deliver.Settings(deliver.parse_schedule(retry_schedule), webhook_timeout),
+            refresh_every=_every(refresh_every),
             relay_interval=relay_interval or None,
         )
+
+
+def _every(text: str) -> float | None:
+    if text.strip().lower() in ("never", "off", "0"):
+        return None
+    return times.parse_distance(text).total_seconds()
 
 
 def _install_cron(url: str) -> None:

@@ -21,6 +21,9 @@ from segql.features import (
     event_sum,
     first_event_at,
     last_event_at,
+    rfm_frequency,
+    rfm_monetary,
+    rfm_recency,
     sequence,
     sessions,
 )
@@ -31,6 +34,7 @@ from segql.features.base import (
     StateColumn,
     next_change,
 )
+from segql.features.rfm import RfmScore
 
 _MODULES = (
     event_count,
@@ -48,6 +52,11 @@ _MODULES = (
 
 AGGREGATES: dict[str, EventAggregate] = {m.KIND.function: m.KIND for m in _MODULES}
 _BY_KIND: dict[str, EventAggregate] = {m.KIND.kind: m.KIND for m in _MODULES}
+
+# Scores place an aggregate among the population's values (see features.rfm).
+SCORES: dict[str, RfmScore] = {
+    m.KIND.function: m.KIND for m in (rfm_recency, rfm_frequency, rfm_monetary)
+}
 
 
 def of(agg: ir.Agg) -> EventAggregate:
@@ -67,8 +76,10 @@ def value(agg: ir.Agg, alias: str, prefix: str = "") -> str:
 
 __all__ = [
     "AGGREGATES",
+    "SCORES",
     "STATE_COLUMNS",
     "EventAggregate",
+    "RfmScore",
     "ScanKind",
     "StateColumn",
     "next_change",

@@ -94,3 +94,25 @@ def test_base_functions(database_url: str) -> None:
         conn.execute("SET LOCAL segql.now = '2031-01-01T00:00:00Z'")
         now = conn.execute("SELECT segql.now()").fetchone()
         assert now is not None and now[0].year == 2031
+
+
+def test_roles_granted_read_before_0008_can_read_tier_moves(empty_url: str) -> None:
+    schema.upgrade(empty_url, "0013")
+    role = f"reader_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(empty_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("GRANT SELECT ON segql.changes TO {}").format(sql.Identifier(role)))
+    try:
+        schema.upgrade(empty_url)
+        with psycopg.connect(empty_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT has_function_privilege(%s, "
+                "'segql.tier_move(text, text, xid8, timestamptz, text)', 'EXECUTE'), "
+                "has_table_privilege(%s, 'segql.rfm_cutpoints', 'SELECT')",
+                [role, role],
+            ).fetchone()
+            assert row == (True, True)
+    finally:
+        with psycopg.connect(empty_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from segql import db, deploy, rebuild, run
+from segql import db, deploy, rebuild, rfm, run
 from segql.parse import parse_text
 
 settings.register_profile(
@@ -50,7 +50,7 @@ EVENTS = ["view", "cart", "buy"]
 WINDOWS = ["90 seconds", "30 minutes", "1 hour", "2 days", "1 week"]
 DATA_TABLES = (
     "segql.events, segql.profiles, segql.users, segql.feature_state, segql.members, "
-    "segql.changes, segql.timers, segql.user_groups"
+    "segql.changes, segql.timers, segql.user_groups, segql.rfm_cutpoints"
 )
 
 # -- the grammar -------------------------------------------------------------------------------
@@ -134,6 +134,31 @@ trait = st.sampled_from(
         "event_sum('buy', 'amount') / event_count('buy') > 4",
     ]
 )
+
+
+@st.composite
+def rfm_leaf(draw: st.DrawFn) -> str:
+    """An RFM score against a constant (or NULL): the cutpoints come from the last refresh."""
+    ev = draw(event)
+    w = draw(window)
+    within = f", within => '{w}'" if w else ""
+    score = draw(
+        st.sampled_from(
+            [
+                f"rfm_recency('{ev}')",
+                f"rfm_frequency('{ev}'{within})",
+                f"rfm_monetary('{ev}', 'amount'{within})",
+            ]
+        )
+    )
+    shape = draw(st.sampled_from(["cmp", "cmp", "null", "in", "sum"]))
+    if shape == "null":
+        return f"{score} IS NULL"
+    if shape == "in":
+        return f"{score} IN ({draw(st.integers(1, 5))}, {draw(st.integers(1, 5))})"
+    if shape == "sum":
+        return f"{score} + rfm_recency('{ev}') >= {draw(st.integers(2, 10))}"
+    return f"{score} {draw(cmp)} {draw(st.integers(1, 5))}"
 
 
 # sequence(): 2 or 3 steps (a name may repeat), each with its own filter, optional span and
@@ -334,6 +359,7 @@ step = st.one_of(
     # Onto the next instant an event enters or leaves a window, timer or not: where a timer
     # that should have been kept is missing.
     st.tuples(st.just("next_edge"), st.integers(0, 3), st.sampled_from([-1, 0, 1])),
+    st.tuples(st.just("refresh")),
 )
 
 
@@ -401,7 +427,14 @@ def geo_profile_rows(draw: st.DrawFn) -> list[tuple[str, dict[str, object]]]:
 
 # The leaf union: every construct's leaves.
 any_leaf = st.one_of(
-    aggregate(), trait, score_leaf, geo_leaf(), breadth_leaf(), sequence_leaf(), session_leaf()
+    aggregate(),
+    trait,
+    score_leaf,
+    geo_leaf(),
+    breadth_leaf(),
+    sequence_leaf(),
+    session_leaf(),
+    rfm_leaf(),
 )
 
 geo_step = st.one_of(
@@ -513,6 +546,20 @@ def apply(conn: psycopg.Connection, clock: datetime, action: tuple) -> datetime:
             if target > clock:
                 clock = target
                 run.clock_set(conn, clock)
+    elif kind == "refresh":
+        rfm.refresh(conn)
+    elif kind == "next_cut":
+        row = conn.execute(
+            "SELECT DISTINCT e.ts + d.width FROM segql.events e, segql.rfm_cutpoints r, "
+            "unnest(r.durations) AS d(width) WHERE e.ts + d.width > %s ORDER BY 1 "
+            "OFFSET %s LIMIT 1",
+            [clock, action[1]],
+        ).fetchone()
+        if row and row[0] is not None:
+            target = row[0] + timedelta(microseconds=action[2])
+            if target > clock:
+                clock = target
+                run.clock_set(conn, clock)
     elif kind == "next_edge":
         row = conn.execute(
             "SELECT DISTINCT e.ts + w.width FROM segql.events e, "
@@ -588,7 +635,8 @@ def assert_exact_between(
             r[0]
             for r in conn.execute(
                 "SELECT e.ts + w.width FROM segql.events e, "
-                "unnest(%s::interval[]) AS w(width) WHERE e.ts + w.width > %s "
+                "(SELECT unnest(%s::interval[]) UNION SELECT unnest(durations) "
+                "FROM segql.rfm_cutpoints) AS w(width) WHERE e.ts + w.width > %s "
                 "AND e.ts + w.width <= %s",
                 [["0 seconds", *WINDOWS], before, clock],
             )
@@ -732,6 +780,64 @@ def test_incremental_equals_full_query(oracle_url: str, text: str, steps: list[t
     # caches of dropped functions and slows down, which is about the test, not segql.
     with psycopg.connect(oracle_url) as conn:
         check_stream(conn, text, steps)
+
+
+# -- RFM scores --------------------------------------------------------------------------------
+#
+# Scores against the cutpoints of the last refresh, with refreshes as steps and the clock
+# stepped onto the instants where a user's time since the last event reaches a recency
+# cutpoint. Every stream starts with events and a refresh, so that the cutpoints are not empty.
+
+rfm_step = st.one_of(
+    st.tuples(st.just("events"), event_rows()),
+    st.tuples(st.just("update_events"), st.integers(2, 5), st.integers(0, 4)),
+    st.tuples(st.just("delete_events"), st.integers(2, 6), st.integers(0, 5)),
+    st.tuples(st.just("clock"), st.one_of(st.integers(1, 3600), st.integers(3600, 5 * 86400))),
+    st.tuples(st.just("rewind"), st.one_of(st.integers(1, 3600), st.integers(3600, 3 * 86400))),
+    st.tuples(st.just("next_due"), st.sampled_from([-1, 0, 1])),
+    st.tuples(st.just("next_cut"), st.integers(0, 3), st.sampled_from([-1, 0, 1])),
+    st.tuples(st.just("refresh")),
+)
+
+
+@settings(settings.get_profile(PROFILE))
+@given(
+    text=definitions(rfm_leaf(), most=3),
+    first=event_rows(),
+    steps=st.lists(rfm_step, min_size=1, max_size=14),
+)
+def test_rfm_scores_are_exact(oracle_url: str, text: str, first: list, steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    with psycopg.connect(oracle_url) as conn:
+        check_stream(conn, text, [("events", first), ("refresh",), *steps])
+
+
+# -- tiers -------------------------------------------------------------------------------------
+#
+# CREATE TIERS over the whole grammar (RFM scores included), with a segment that reads a tier:
+# each tier equals its full query, so a user is in at most one tier, the first that holds.
+
+
+@st.composite
+def tier_definitions(draw: st.DrawFn) -> str:
+    count = draw(st.integers(2, 4))
+    tiers = [f"t{i} WHEN {draw(condition([], any_leaf))}" for i in range(count)]
+    text = f"CREATE TIERS ladder AS {', '.join(tiers)};"
+    if draw(st.booleans()):
+        text += f"\nCREATE SEGMENT s0 AS in_segment('t{draw(st.integers(0, count - 1))}') OR "
+        text += f"{draw(any_leaf)};"
+    return text
+
+
+@settings(settings.get_profile(PROFILE))
+@given(text=tier_definitions(), steps=st.lists(st.one_of(step, rfm_step), min_size=1, max_size=14))
+def test_tiers_are_exact(oracle_url: str, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    with psycopg.connect(oracle_url) as conn:
+        check_stream(conn, text, steps)
+        rows = conn.execute(
+            "SELECT user_id FROM segql.members WHERE segment LIKE 't%' GROUP BY 1 "
+            "HAVING count(*) > 1"
+        ).fetchall()
+        assert rows == [], f"users in more than one tier: {rows}"
 
 
 def check_stream(conn: psycopg.Connection, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]

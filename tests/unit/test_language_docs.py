@@ -1,7 +1,7 @@
 """docs/language.md stays true: its examples compile, and its counter-examples do not.
 
-- A ```sql block holding CREATE SEGMENT must parse and check. Blocks may read segments defined in
-  other blocks, as the files of one deploy may.
+- A ```sql block holding CREATE SEGMENT or CREATE TIERS must parse and check. Blocks may read
+  segments defined in other blocks, as the files of one deploy may.
 - A ```sql-error block must be refused with a DefinitionError. When a ```text block follows it,
   that block is the exact message (reported for a file named segments.sql).
 """
@@ -25,6 +25,8 @@ from segql.parse import parse_text as parse_segments
 DOC = Path(__file__).resolve().parents[2] / "docs" / "language.md"
 FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 NAME = re.compile(r"CREATE\s+SEGMENT\s+(\w+)", re.IGNORECASE)
+TIERS = re.compile(r"CREATE\s+TIERS\s+\w+", re.IGNORECASE)
+TIER = re.compile(r"^\s*(\w+)\s+WHEN\b", re.IGNORECASE | re.MULTILINE)
 
 
 def blocks() -> list[tuple[str, str, int]]:
@@ -36,7 +38,11 @@ def blocks() -> list[tuple[str, str, int]]:
 
 
 def definitions() -> list[tuple[str, int]]:
-    return [(body, line) for lang, body, line in blocks() if lang == "sql" and NAME.search(body)]
+    return [
+        (body, line)
+        for lang, body, line in blocks()
+        if lang == "sql" and (NAME.search(body) or TIERS.search(body))
+    ]
 
 
 def counter_examples() -> list[tuple[str, str | None, int]]:
@@ -52,7 +58,11 @@ def counter_examples() -> list[tuple[str, str | None, int]]:
     return out
 
 
-DEFINED = {name.lower() for body, _ in definitions() for name in NAME.findall(body)}
+DEFINED = {
+    name.lower()
+    for body, _ in definitions()
+    for name in [*NAME.findall(body), *(TIER.findall(body) if TIERS.search(body) else [])]
+}
 MODELS = {
     name.lower()
     for _, body, _ in blocks()
@@ -128,6 +138,10 @@ def test_every_aggregate_and_operator_is_shown() -> None:
         " % ",
         " / ",
         "'*'",
+        "rfm_recency(",
+        "rfm_frequency(",
+        "rfm_monetary(",
+        "CREATE TIERS",
     ):
         assert word in text, f"no example uses {word!r}"
 

@@ -18,7 +18,8 @@ README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
 
 
 def test_every_definition_in_the_readme_compiles() -> None:
-    blocks = [b for b in re.findall(r"```sql\n(.*?)```", README, re.S) if "CREATE SEGMENT" in b]
+    found = re.findall(r"```sql\n(.*?)```", README, re.S)
+    blocks = [b for b in found if "CREATE SEGMENT" in b or "CREATE TIERS" in b]
     assert blocks
     for block in blocks:
         statements = parse_text(block, "README.md", ModelDialect)
