@@ -1,13 +1,13 @@
 """Predictive models: definitions and their trained versions.
 
 Revision ID: 0009
-Revises: 0013
+Revises: 0008
 """
 
 from alembic import op
 
 revision = "0009"
-down_revision = "0013"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -96,8 +96,8 @@ def test_base_functions(database_url: str) -> None:
         assert now is not None and now[0].year == 2031
 
 
-def test_roles_granted_read_before_0008_can_read_tier_moves(empty_url: str) -> None:
-    schema.upgrade(empty_url, "0013")
+def test_roles_granted_read_before_0011_can_read_tier_moves(empty_url: str) -> None:
+    schema.upgrade(empty_url, "0010")
     role = f"reader_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(empty_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))

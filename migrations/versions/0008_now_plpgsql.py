@@ -4,13 +4,13 @@ As SQL its body (with a subquery on segql.clock) cannot be inlined, so every cal
 trigger or a column default went through the SQL-function executor and was planned again:
 two plannings per INSERT, a measurable part of a single-row write. The value is the same.
 
-Revision ID: 0013
+Revision ID: 0008
 Revises: 0007
 """
 
 from alembic import op
 
-revision = "0013"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None

@@ -1,12 +1,12 @@
 """RFM cutpoints, and tier groups in the catalog.
 
-Revision ID: 0008
+Revision ID: 0011
 Revises: 0010
 """
 
 from alembic import op
 
-revision = "0008"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
