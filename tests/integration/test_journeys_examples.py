@@ -7,10 +7,10 @@ from importlib.resources import files
 
 import psycopg
 import pytest
+from test_brief_examples import DAY, SECOND, T0, Shop  # same folder: on sys.path under pytest
 
 from segql import deploy
 from segql.check import check
-from tests.integration.test_brief_examples import DAY, SECOND, T0, Shop
 
 MINUTE = timedelta(minutes=1)
 
