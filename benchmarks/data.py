@@ -8,6 +8,7 @@ file of COPY text cut into batches, and every side of a comparison replays the v
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 
+from benchmarks import segments
 from benchmarks.harness import Context
 from segql import synth
 
@@ -94,3 +96,22 @@ def checkpoint(conn: psycopg.Connection) -> None:
     with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
         conn.execute("CHECKPOINT")
     conn.commit()
+
+
+def copy_rate(ctx: Context, batches: EventBatches, label: str, definitions: str | None) -> float:
+    """Rows/s of a COPY of every batch into a fresh database holding the profiles and, unless
+    None (raw COPY), these definitions deployed first: the measure of every "COPY with N
+    segments of X" row."""
+    slug = "".join(c for c in label if c.isalnum() or c == "_")
+    with ctx.scratch(slug) as url:
+        load_profiles(url, ctx)
+        if definitions is not None:
+            segments.deploy_text(url, definitions)
+        with psycopg.connect(url) as conn:
+            if ctx.scale.checkpoint:
+                checkpoint(conn)
+            started = time.perf_counter()
+            rows = copy_batches(conn, batches)
+            elapsed = time.perf_counter() - started
+    ctx.log(f"{label}: {rows:,} rows in {elapsed:.2f} s")
+    return rows / elapsed

@@ -9,10 +9,7 @@ figure shows what that costs against the raw load.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-
-import psycopg
 
 from benchmarks import data, segments
 from benchmarks.harness import Context, Result
@@ -55,7 +52,7 @@ def definitions(construct: Callable[[int], str]) -> str:
 
 def run(ctx: Context) -> list[Result]:
     batches = data.event_batches(ctx)
-    raw = _rows_per_second(ctx, batches, "raw", None)
+    raw = data.copy_rate(ctx, batches, "breadth_raw", None)
     ctx.log(f"raw COPY: {raw:,.0f} rows/s")
     skipped = segments.availability()
     results = []
@@ -69,25 +66,8 @@ def run(ctx: Context) -> list[Result]:
             details={"batch_size": ctx.scale.batch_size, "example": construct(0)},
         )
         if not skipped:
-            result.segql = _rows_per_second(ctx, batches, label, definitions(construct))
+            text = definitions(construct)
+            result.segql = data.copy_rate(ctx, batches, f"breadth_{label}", text)
             ctx.log(f"COPY with {N_SEGMENTS} {label} segments: {result.segql:,.0f} rows/s")
         results.append(result)
     return results
-
-
-def _rows_per_second(
-    ctx: Context, batches: data.EventBatches, label: str, text: str | None
-) -> float:
-    slug = "".join(c for c in label if c.isalnum() or c == "_")
-    with ctx.scratch(f"breadth_{slug}") as url:
-        data.load_profiles(url, ctx)
-        if text is not None:
-            segments.deploy_text(url, text)
-        with psycopg.connect(url) as conn:
-            if ctx.scale.checkpoint:
-                data.checkpoint(conn)
-            started = time.perf_counter()
-            rows = data.copy_batches(conn, batches)
-            elapsed = time.perf_counter() - started
-    ctx.log(f"{label}: {rows:,} rows in {elapsed:.2f} s")
-    return rows / elapsed

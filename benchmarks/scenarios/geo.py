@@ -9,10 +9,6 @@ starts from a fresh database with the same profiles and replays the same COPY ba
 
 from __future__ import annotations
 
-import time
-
-import psycopg
-
 from benchmarks import data, segments
 from benchmarks.harness import Context, Result
 
@@ -48,7 +44,7 @@ def definitions() -> str:
 
 def run(ctx: Context) -> list[Result]:
     batches = data.event_batches(ctx)
-    raw = _rows_per_second(ctx, batches, "raw", None)
+    raw = data.copy_rate(ctx, batches, "geo_raw", None)
     ctx.log(f"raw COPY: {raw:,.0f} rows/s")
     skipped = segments.availability()
     result = Result(
@@ -60,24 +56,6 @@ def run(ctx: Context) -> list[Result]:
         details={"batch_size": ctx.scale.batch_size, "segments": list(CONDITIONS)},
     )
     if not skipped:
-        result.segql = _rows_per_second(ctx, batches, "geo", definitions())
+        result.segql = data.copy_rate(ctx, batches, "geo_segments", definitions())
         ctx.log(f"COPY with {len(CONDITIONS)} geo segments: {result.segql:,.0f} rows/s")
     return [result]
-
-
-def _rows_per_second(
-    ctx: Context, batches: data.EventBatches, label: str, text: str | None
-) -> float:
-    """Load profiles, deploy (unless raw), then time COPY of every batch into an empty table."""
-    with ctx.scratch(f"geo_{label}") as url:
-        data.load_profiles(url, ctx)
-        if text is not None:
-            segments.deploy_text(url, text)
-        with psycopg.connect(url) as conn:
-            if ctx.scale.checkpoint:
-                data.checkpoint(conn)
-            started = time.perf_counter()
-            rows = data.copy_batches(conn, batches)
-            elapsed = time.perf_counter() - started
-    ctx.log(f"{label}: {rows:,} rows in {elapsed:.2f} s")
-    return rows / elapsed

@@ -7,10 +7,7 @@ construct vary its parameters so that they are ten different features over the s
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-
-import psycopg
 
 from benchmarks import data, segments
 from benchmarks.harness import Context, Result
@@ -47,7 +44,7 @@ def definitions(construct: str) -> str:
 
 def run(ctx: Context) -> list[Result]:
     batches = data.event_batches(ctx)
-    raw = _rows_per_second(ctx, batches, "raw", None)
+    raw = data.copy_rate(ctx, batches, "journeys_raw", None)
     ctx.log(f"raw COPY: {raw:,.0f} rows/s")
     skipped = segments.availability()
     results = []
@@ -61,24 +58,9 @@ def run(ctx: Context) -> list[Result]:
             details={"batch_size": ctx.scale.batch_size, "example": CONSTRUCTS[construct](0)},
         )
         if not skipped:
-            result.segql = _rows_per_second(ctx, batches, construct, definitions(construct))
+            result.segql = data.copy_rate(
+                ctx, batches, f"journeys_{construct}", definitions(construct)
+            )
             ctx.log(f"COPY with {SEGMENTS} {construct} segments: {result.segql:,.0f} rows/s")
         results.append(result)
     return results
-
-
-def _rows_per_second(
-    ctx: Context, batches: data.EventBatches, label: str, text: str | None
-) -> float:
-    with ctx.scratch(f"journeys_{label}") as url:
-        data.load_profiles(url, ctx)
-        if text is not None:
-            segments.deploy_text(url, text)
-        with psycopg.connect(url) as conn:
-            if ctx.scale.checkpoint:
-                data.checkpoint(conn)
-            started = time.perf_counter()
-            rows = data.copy_batches(conn, batches)
-            elapsed = time.perf_counter() - started
-    ctx.log(f"{label}: {rows:,} rows in {elapsed:.2f} s")
-    return rows / elapsed
