@@ -382,22 +382,22 @@ def test_not_purchased_in_60_days_but_purchased_before(shop: Shop) -> None:
     shop.event("gone", "purchase", T0 - 61 * DAY, amount=700)
     shop.event("never_bought", "product_viewed", T0 - 100 * DAY)
     shop.profile("no_events", plan="free")
-    shop.expect("at_risk", {"gone"})
-    shop.expect("at_risk_big_spenders", {"gone"})
+    shop.expect("lapsing_buyers", {"gone"})
+    shop.expect("lapsing_big_spenders", {"gone"})
 
     due = last_purchase + 60 * DAY  # T0 + 10 days
     shop.at(due - SECOND)
-    shop.expect("at_risk", {"gone"})
+    shop.expect("lapsing_buyers", {"gone"})
     shop.at(due)
-    shop.expect("at_risk", {"gone", "regular"})
-    assert shop.since("at_risk", "regular") == due
-    assert shop.last_change("at_risk", "regular") == ("enter", due, "time")
-    shop.expect("at_risk_big_spenders", {"gone"})
+    shop.expect("lapsing_buyers", {"gone", "regular"})
+    assert shop.since("lapsing_buyers", "regular") == due
+    assert shop.last_change("lapsing_buyers", "regular") == ("enter", due, "time")
+    shop.expect("lapsing_big_spenders", {"gone"})
 
     # A purchase moves them straight back out.
     shop.at(due + HOUR)
     shop.event("regular", "purchase", due + HOUR, amount=25)
-    shop.expect("at_risk", {"gone"})
+    shop.expect("lapsing_buyers", {"gone"})
 
 
 def test_rfm_tiers_move_with_time(shop: Shop) -> None:
@@ -409,40 +409,52 @@ def test_rfm_tiers_move_with_time(shop: Shop) -> None:
     # Many orders, but none in the last 30 days; they turn 60 days old at T0 + 1 day + 1 hour.
     shop.events("lapsing", "purchase", [T0 - 59 * DAY + HOUR] * 6, amount=200)
     shop.event("sleeper", "purchase", T0 - 179 * DAY, amount=20)
-    tiers = ("champions", "loyal", "at_risk", "hibernating", "at_risk_big_spenders")
+    tiers = (
+        "top_customers",
+        "repeat_buyers",
+        "lapsing_buyers",
+        "dormant_buyers",
+        "lapsing_big_spenders",
+    )
 
     def expect_tiers(**members: set[str]) -> None:
         for tier in tiers:
             shop.expect(tier, members.get(tier, set()))
 
-    expect_tiers(champions={"champ"}, loyal={"loyal", "lapsing"}, at_risk={"sleeper"})
+    expect_tiers(
+        top_customers={"champ"}, repeat_buyers={"loyal", "lapsing"}, lapsing_buyers={"sleeper"}
+    )
 
-    # The sleeper moves from at_risk to hibernating exactly 180 days after their purchase.
+    # The sleeper moves from lapsing_buyers to dormant_buyers exactly 180 days after their purchase.
     shop.at(T0 + DAY - SECOND)
-    expect_tiers(champions={"champ"}, loyal={"loyal", "lapsing"}, at_risk={"sleeper"})
+    expect_tiers(
+        top_customers={"champ"}, repeat_buyers={"loyal", "lapsing"}, lapsing_buyers={"sleeper"}
+    )
     shop.at(T0 + DAY)
-    expect_tiers(champions={"champ"}, loyal={"loyal", "lapsing"}, hibernating={"sleeper"})
-    assert shop.last_change("at_risk", "sleeper") == ("exit", T0 + DAY, "time")
+    expect_tiers(
+        top_customers={"champ"}, repeat_buyers={"loyal", "lapsing"}, dormant_buyers={"sleeper"}
+    )
+    assert shop.last_change("lapsing_buyers", "sleeper") == ("exit", T0 + DAY, "time")
 
-    # Lapsing's orders turn 60 days old one hour after T0 + 1 day: out of loyal, into at_risk
-    # and, having spent $1200, into at_risk_big_spenders.
+    # Lapsing's orders turn 60 days old one hour after T0 + 1 day: out of repeat_buyers, into
+    # lapsing_buyers and, having spent $1200, into lapsing_big_spenders.
     shop.at(T0 + DAY + HOUR)
     expect_tiers(
-        champions={"champ"},
-        loyal={"loyal"},
-        hibernating={"sleeper"},
-        at_risk={"lapsing"},
-        at_risk_big_spenders={"lapsing"},
+        top_customers={"champ"},
+        repeat_buyers={"loyal"},
+        dormant_buyers={"sleeper"},
+        lapsing_buyers={"lapsing"},
+        lapsing_big_spenders={"lapsing"},
     )
 
     # The champion's latest order leaves the 30-day window at T0 + 25 days, and they step down
-    # to loyal in the same instant: 3 of their orders are still within 90 days.
+    # to repeat_buyers in the same instant: 3 of their orders are still within 90 days.
     shop.at(T0 + 25 * DAY - SECOND)
-    assert "champ" in shop.members("champions")
+    assert "champ" in shop.members("top_customers")
     shop.at(T0 + 25 * DAY)
-    assert "champ" not in shop.members("champions")
-    assert "champ" in shop.members("loyal")
-    assert shop.since("loyal", "champ") == T0 + 25 * DAY
+    assert "champ" not in shop.members("top_customers")
+    assert "champ" in shop.members("repeat_buyers")
+    assert shop.since("repeat_buyers", "champ") == T0 + 25 * DAY
     for tier in tiers:
         assert shop.members(tier) == deploy.full_members(shop.conn, tier)
 
@@ -474,10 +486,10 @@ def test_examples_match_the_full_query_on_the_synthetic_shop(conn: psycopg.Conne
         "premium_new_york",
         "high_order_value",
         "pricing_page_regulars",
-        "at_risk",
+        "lapsing_buyers",
         "lapsed",
-        "champions",
-        "loyal",
+        "top_customers",
+        "repeat_buyers",
         "loan_high_intent",
         "trial_ending_soon",
         "broad_shoppers",

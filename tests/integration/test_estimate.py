@@ -58,7 +58,7 @@ def test_estimate_equals_size_after_deploy(conn: psycopg.Connection) -> None:
         assert r.size == sizes[r.segment], r.segment
         members = {u for u, _ in deploy.members(conn, r.segment)}
         assert set(r.sample) <= members and len(r.sample) == min(3, r.size)
-        for other in ("lapsed", "loyal", "new_signups"):
+        for other in ("lapsed", "repeat_buyers", "new_signups"):
             theirs = {u for u, _ in deploy.members(conn, other)}
             assert r.overlap[other] == len(members & theirs), (r.segment, other)
 
