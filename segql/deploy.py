@@ -138,6 +138,7 @@ def deploy(
         # The tick locks users and then timers; holding timers from the start means a deploy
         # waits for a running tick instead of deadlocking with it.
         conn.execute("LOCK TABLE segql.timers IN EXCLUSIVE MODE")
+        conn.execute(query("deploy_instant"))
         model_result = models.deploy_models(conn, model_statements)
         campaign_names = campaigns.deployed_names(conn)
         zone_names = set(zones.deployed(conn))

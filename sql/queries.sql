@@ -166,3 +166,12 @@ FROM segql.members m
 WHERE m.segment = ANY(%(names)s::text[])
   AND (%(users)s::text[] IS NULL OR m.user_id = ANY(%(users)s::text[]))
 GROUP BY m.user_id;
+
+-- name: deploy_instant
+-- A deploy evaluates at the moment it holds the writers out, not at its transaction's start: the
+-- locks waited for every writer in flight, and those writers' events are stamped with their own,
+-- later start. Evaluated at its start, a deploy would see such an event as stamped in the future
+-- and leave a timer due at once. A pinned clock (or one a caller set) is left as it is.
+SELECT set_config('segql.now', clock_timestamp()::text, true)
+WHERE coalesce(current_setting('segql.now', true), '') = ''
+  AND NOT EXISTS (SELECT 1 FROM segql.clock WHERE pinned_at IS NOT NULL);
