@@ -80,15 +80,16 @@ class Relay:
 
 
 def run_relay(url: str, interval: float, stop_after: float | None = None) -> None:
-    """Announce committed changes every `interval` seconds until interrupted."""
-    deadline = None if stop_after is None else time.monotonic() + stop_after
-    with psycopg.connect(url, autocommit=True) as conn:
-        relay = Relay(conn)
-        while deadline is None or time.monotonic() < deadline:
-            announced = relay.step()
-            if announced:
-                log.debug("announced changes of %d segment(s)", announced)
-            time.sleep(interval)
+    """`segql relay`: the worker's relay loop on its own, until interrupted (or `stop_after`)."""
+    stop = threading.Event()
+    timer = None if stop_after is None else threading.Timer(stop_after, stop.set)
+    if timer is not None:
+        timer.start()
+    try:
+        RelayThread(url, stop, interval).run()
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 class RelayThread:
@@ -103,7 +104,7 @@ class RelayThread:
         self.url = url
         self.stop = stop
         self.interval = interval
-        self.thread = threading.Thread(target=self._loop, name="segql relay", daemon=True)
+        self.thread = threading.Thread(target=self.run, name="segql relay", daemon=True)
 
     def start(self) -> RelayThread:
         self.thread.start()
@@ -112,7 +113,8 @@ class RelayThread:
     def join(self) -> None:
         self.thread.join()
 
-    def _loop(self) -> None:
+    def run(self) -> None:
+        """Ring until stopped, reconnecting with a backoff when the database goes away."""
         failures = 0
         while not self.stop.is_set():
             try:

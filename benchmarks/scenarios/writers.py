@@ -66,24 +66,13 @@ def _segql_tps(ctx: Context, mode: str) -> dict[int, float]:
         with psycopg.connect(url) as conn:
             relay.set_notify_mode(conn, mode)
         stop = threading.Event()
-        ringer = threading.Thread(target=_relay, args=(url, stop), daemon=True)
-        if mode == "relay":
-            ringer.start()
+        # What `segql worker` runs in relay mode; in direct mode it only watches the mode.
+        ringer = relay.RelayThread(url, stop, 0.05).start()
         try:
             return {n: _tps(url, ctx, n) for n in ctx.scale.writer_threads}
         finally:
             stop.set()
-            if ringer.is_alive():
-                ringer.join()
-
-
-def _relay(url: str, stop: threading.Event) -> None:
-    from segql import relay
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        ringer = relay.Relay(conn)
-        while not stop.wait(0.05):
-            ringer.step()
+            ringer.join()
 
 
 def _tps(url: str, ctx: Context, threads: int) -> float:
