@@ -64,7 +64,7 @@ class DeployResult:
     @property
     def nothing_to_do(self) -> bool:
         segments_unchanged = not (self.created or self.changed or self.dropped)
-        models_unchanged = not (self.models.created or self.models.changed)
+        models_unchanged = not (self.models.created or self.models.changed or self.models.dropped)
         return (
             segments_unchanged
             and models_unchanged
@@ -145,8 +145,9 @@ def deploy(
         drop_set = set(drop)
         current = deployed(conn)
         zone_drops = drop_set & zone_names
-        wanted = _whole_tiers(current, drop_set - campaign_names - zone_names)
-        segment_drops = _with_dependants(current, wanted, cascade, zone_drops)
+        model_drops = drop_set & models.names(conn)
+        wanted = _whole_tiers(current, drop_set - campaign_names - zone_names - model_drops)
+        segment_drops = _with_dependants(current, wanted, cascade, zone_drops, model_drops)
         result = _deploy(
             conn,
             segment_statements,
@@ -157,6 +158,7 @@ def deploy(
             cause,
             zone_drops=zone_drops,
         )
+        model_result.dropped = models.drop_models(conn, model_drops)
         result.models = model_result
         segments_after = {*result.created, *result.changed, *result.unchanged}
         result.campaigns = campaigns.deploy_campaigns(
@@ -189,19 +191,27 @@ def _whole_tiers(current: dict[str, Deployed], drop: set[str]) -> set[str]:
 
 
 def _with_dependants(
-    current: dict[str, Deployed], drop: set[str], cascade: bool, zone_drops: set[str] | None = None
+    current: dict[str, Deployed],
+    drop: set[str],
+    cascade: bool,
+    zone_drops: set[str] | None = None,
+    model_drops: set[str] | None = None,
 ) -> set[str]:
     """The segments to drop: `drop`, and with `cascade` every segment reading one of them (or
-    one of the dropped zones)."""
+    one of the dropped zones or models)."""
     for name in sorted(drop):
         if name not in current:
             raise DeployError(f"segment '{name}' is not deployed.{_deployed_hint(current, name)}")
     wanted = set(drop)
-    in_zones = zones.readers([d.segment for d in current.values()], set(zone_drops or ()))
-    zone_readers = {r for names in in_zones.values() for r in names} - wanted
-    if zone_readers and not cascade:
-        _refuse_drop(sorted(zone_drops or ()), sorted(zone_readers), "in_zone()")
-    wanted |= zone_readers
+    segments = [d.segment for d in current.values()]
+    for gone, readers_of, how in (
+        (set(zone_drops or ()), zones.readers, "in_zone()"),
+        (set(model_drops or ()), models.readers, "score()"),
+    ):
+        found = {r for names in readers_of(segments, gone).values() for r in names} - wanted
+        if found and not cascade:
+            _refuse_drop(sorted(gone), sorted(found), how)
+        wanted |= found
     while True:
         readers = {
             d.name

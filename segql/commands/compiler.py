@@ -210,18 +210,26 @@ def _print_members(rows: list[tuple[str, datetime]], as_json: bool, as_csv: bool
 
 def drop(
     ctx: typer.Context,
-    names: list[str] = typer.Argument(..., help="Segment, campaign or zone names."),
+    names: list[str] = typer.Argument(
+        ..., help="Segment, tier group, campaign, zone or model names."
+    ),
     cascade: bool = typer.Option(
         False,
         "--cascade",
-        help="Also drop the segments that read these with in_segment() or in_zone().",
+        help="Also drop the segments that read these with in_segment(), in_zone() or score().",
     ),
 ) -> None:
     """Drop deployed segments (their members exit with cause 'drop' and their objects are
-    removed), campaigns (with their deliveries) or zones no remaining segment reads."""
+    removed), campaigns (with their deliveries), and zones or models (with every trained
+    version) that no remaining segment reads."""
     with state(ctx).connect() as conn:
         result = deploy_api.deploy(conn, [], drop=[name.lower() for name in names], cascade=cascade)
-    gone = [*result.dropped, *result.campaigns.dropped, *result.zones.dropped]
+    gone = [
+        *result.dropped,
+        *result.campaigns.dropped,
+        *result.zones.dropped,
+        *result.models.dropped,
+    ]
     typer.echo(f"dropped: {', '.join(gone)}")
 
 

@@ -28,6 +28,7 @@ class ModelResult:
     created: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)  # a new target: untrained until retrained
     unchanged: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,30 @@ def load(conn: psycopg.Connection) -> Models:
         name: Trained.from_json(version, spec) if spec is not None else None
         for name, version, spec in rows
     }
+
+
+def names(conn: psycopg.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM segql.models")}
+
+
+def readers(segments: Iterable[ir.Segment], names: set[str]) -> dict[str, list[str]]:
+    """For each model of `names`, the segments whose condition reads it with score()."""
+    out: dict[str, list[str]] = {}
+    for seg in segments:
+        read = {n.model for n in ir.walk(seg.condition) if isinstance(n, ir.Score)}
+        for model in sorted(read & names):
+            out.setdefault(model, []).append(seg.name)
+    return out
+
+
+def drop_models(conn: psycopg.Connection, names: set[str]) -> list[str]:
+    """Remove models and every trained version of them; their readers are already gone."""
+    if not names:
+        return []
+    dropped = sorted(names)
+    conn.execute("DELETE FROM segql.model_versions WHERE name = ANY(%s)", [dropped])
+    conn.execute("DELETE FROM segql.models WHERE name = ANY(%s)", [dropped])
+    return dropped
 
 
 def compiled_with(conn: psycopg.Connection) -> dict[str, dict[str, Trained | None]]:

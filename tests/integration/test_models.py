@@ -72,6 +72,27 @@ def test_publish_rescores_with_cause_model(conn: psycopg.Connection) -> None:
     assert rebuild.rebuild(conn).enters == 0
 
 
+def test_drop_a_model_refuses_while_read_then_cascades(conn: psycopg.Connection) -> None:
+    run.clock_set(conn, T0)
+    _deploy(conn, DEFS)
+    conn.execute("INSERT INTO segql.events (user_id, name, ts) VALUES ('a', 'buy', %s)", [T0])
+    publish(conn, store.get(conn, "buy_30d").model, SPEC, {"auc": 0.7})
+    assert [u for u, _ in deploy.members(conn, "likely")] == ["a"]
+    with pytest.raises(deploy.DeployError, match=r"likely reads it with score\(\)"):
+        deploy.deploy(conn, [], drop=["buy_30d"])
+    assert store.names(conn) == {"buy_30d"}
+    result = deploy.deploy(conn, [], drop=["buy_30d"], cascade=True)
+    assert result.models.dropped == ["buy_30d"] and result.dropped == ["likely"]
+    assert store.names(conn) == set()
+    versions = conn.execute("SELECT count(*) FROM segql.model_versions").fetchone()
+    assert versions == (0,)
+    exits = conn.execute(
+        "SELECT user_id, kind, cause FROM segql.changes WHERE segment = 'likely' AND kind = 'exit'"
+    ).fetchall()
+    assert exits == [("a", "exit", "drop")]
+    assert verify.verify(conn).clean
+
+
 END = datetime(2026, 1, 1, tzinfo=UTC)
 SHOP = """
 CREATE MODEL buy_90d COMMENT 'Will purchase in the next 90 days'
