@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal, get_args
 
 import psycopg
@@ -76,3 +78,17 @@ def act_as_owner(conn: psycopg.Connection) -> None:
 
 def revoke_public_execute_sql() -> str:
     return query("public_execute", _FILE)
+
+
+@contextmanager
+def reading_user_data(what: str) -> Iterator[None]:
+    """For commands that compute from users' events and traits, which the read role may not
+    see: say so and who may, instead of the bare permission error."""
+    try:
+        yield
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise GrantError(
+            f"{what} reads users' events and traits, which this role may not see "
+            f"({exc.diag.message_primary}): the read role sees memberships, the change log and "
+            "the catalog. Run it as segql's owner or as a role given `segql grant admin ROLE`"
+        ) from None

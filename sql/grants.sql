@@ -28,14 +28,17 @@ REVOKE EXECUTE ON FUNCTION segql.track(text, text, jsonb, timestamptz),
 
 -- name: grant_read
 -- Membership (the segments views and the table behind them), the change log and its history,
--- the catalog and timers for `why`, and named feed cursors. Views created by later deploys
--- are readable too (default privileges of segql's owner).
+-- the catalog (segments, models, zones, RFM cutpoints) and timers, and named feed cursors. Not
+-- the events and traits themselves: `segql why` and `segql scores`, which compute from them,
+-- need the owner or an admin role. Views created by later deploys are readable too (default
+-- privileges of segql's owner).
 GRANT USAGE ON SCHEMA segql, segments TO {role};
 GRANT SELECT ON ALL TABLES IN SCHEMA segments TO {role};
 ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA segments GRANT SELECT ON TABLES TO {role};
 GRANT SELECT ON segql.members, segql.changes, segql.segments, segql.segment_versions,
     segql.timers, segql.log_prunes, segql.clock, segql.alembic_version,
-    segql.rfm_cutpoints TO {role};
+    segql.rfm_cutpoints, segql.models, segql.model_versions, segql.model_readers,
+    segql.zones TO {role};
 GRANT SELECT, INSERT, UPDATE, DELETE ON segql.consumers TO {role};
 GRANT EXECUTE ON FUNCTION segql.now() TO {role};
 GRANT EXECUTE ON FUNCTION segql.tier_move(text, text, xid8, timestamptz, text) TO {role};
@@ -44,7 +47,8 @@ GRANT EXECUTE ON FUNCTION segql.tier_move(text, text, xid8, timestamptz, text) T
 ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA segments REVOKE SELECT ON TABLES FROM {role};
 REVOKE ALL ON ALL TABLES IN SCHEMA segments FROM {role};
 REVOKE ALL ON segql.members, segql.changes, segql.segments, segql.segment_versions,
-    segql.timers, segql.log_prunes, segql.consumers, segql.rfm_cutpoints FROM {role};
+    segql.timers, segql.log_prunes, segql.consumers, segql.rfm_cutpoints, segql.models,
+    segql.model_versions, segql.model_readers, segql.zones FROM {role};
 REVOKE USAGE ON SCHEMA segments FROM {role};
 
 -- name: grant_admin

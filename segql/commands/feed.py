@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from segql import feed, history, times
+from segql import feed, grants, history, times
 from segql.commands import models as model_commands
 from segql.commands import state
 from segql.deploy import require_segment
@@ -217,7 +217,7 @@ def why(
 ) -> None:
     """Explain a user's membership: each condition, the user's values, and what comes next.
     Given a model's name, show the user's score and what each of its terms adds to it."""
-    with state(ctx).connect() as conn:
+    with state(ctx).connect() as conn, grants.reading_user_data("segql why"):
         if name.lower() in model_store.load(conn):
             scored = model_scores.why(conn, name.lower(), user)
             if as_json:

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import typer
 
+from segql import grants
 from segql.commands import state
 from segql.models import scores as scores_api
 from segql.models import store
@@ -89,7 +90,7 @@ def scores(
     as_csv: bool = typer.Option(False, "--csv", help="CSV with a header: user_id,score."),
 ) -> None:
     """Print the score of every user with at least one event, computed in the database now."""
-    with state(ctx).connect() as conn:
+    with state(ctx).connect() as conn, grants.reading_user_data("segql scores"):
         rows = scores_api.scores(conn, name.lower())
     if as_csv:
         writer = csv.writer(sys.stdout)

@@ -161,6 +161,44 @@ def test_read_may_read_memberships_and_the_log_only(owned: Site) -> None:
     listened = owned.cli("listen", "--since", "0", "--timeout", "1", user=reader)
     assert listened.returncode == 0, listened.stderr
     assert json.loads(listened.stdout.splitlines()[0])["user_id"] == "a"
+    # why computes from the user's events, which read may not see: it says who may.
+    explained = owned.cli("why", "buyers", "a", user=reader)
+    assert explained.returncode == 1
+    assert "segql grant admin" in explained.stderr, explained.stderr
+
+
+def test_read_may_see_a_models_catalog_and_readers_not_its_inputs(owned: Site) -> None:
+    from segql.models import store
+    from segql.models.parse import ModelDialect
+    from segql.models.publish import publish
+
+    # As `segql train` stores them: six decimals.
+    term = {"weight": "2.000000", "condition": "did('purchase')"}
+    spec = {"intercept": "-1.000000", "terms": [term]}
+    text = """CREATE MODEL buys PREDICT did('purchase') WITHIN '30 days';
+              CREATE SEGMENT likely AS score('buys') >= 0.5;"""
+    with psycopg.connect(owned.url()) as conn:
+        deploy(conn, parse_text(text, "m.sql", ModelDialect))
+        conn.execute("SELECT segql.track('a', 'purchase'), segql.track('b', 'view')")
+        publish(conn, store.get(conn, "buys").model, spec, {"holdout_auc": 0.7})
+    reader = owned.role("read")
+    assert owned.cli("grant", "read", reader).returncode == 0
+    listed = owned.cli("models", user=reader)
+    assert listed.returncode == 0, listed.stderr
+    assert "buys: " in listed.stdout and "v1" in listed.stdout
+    with owned.connect(reader) as conn:
+        assert conn.execute("SELECT user_id FROM segments.likely").fetchall() == [("a",)]
+        refused(conn, "DELETE FROM segql.model_versions")
+        refused(conn, "SELECT * FROM segql.events")
+    for args in (("scores", "buys", "--csv"), ("why", "buys", "a"), ("why", "likely", "a")):
+        done = owned.cli(*args, user=reader)
+        assert done.returncode == 1, (args, done.stdout)
+        assert "segql grant admin" in done.stderr, (args, done.stderr)
+    admin = owned.role("admin")
+    assert owned.cli("grant", "admin", admin, user=owned.superuser).returncode == 0
+    scored = owned.cli("scores", "buys", "--csv", user=admin)
+    assert scored.returncode == 0, scored.stderr
+    assert scored.stdout.splitlines() == ["user_id,score", "a,0.731059", "b,0.268941"]
 
 
 def test_admin_deploys_as_the_owner(owned: Site, tmp_path: Path) -> None:
