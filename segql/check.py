@@ -809,7 +809,7 @@ class Checker:
                 f"{kind.function}() takes no FILTER: its cutpoints are over every such event",
                 f"write {kind.usage}",
             )
-        agg = self.aggregate(kind.signature, args, None, span)
+        agg = self.aggregate(kind.signature, args, None, span, kind.usage)
         assert isinstance(agg, ir.Agg)
         if agg.after is not None:
             self.fail(
@@ -1044,9 +1044,12 @@ class Checker:
         args: list[exp.Expression],
         where: exp.Expression | None,
         span: Span,
+        usage: str | None = None,
     ) -> ir.Expr:
-        """An event aggregate, checked against the signature its kind module declares."""
+        """An event aggregate, checked against the signature its kind module declares (`usage`:
+        the call to suggest instead of the aggregate's own, for a score that reads it)."""
         name = kind.function
+        usage = usage or kind.usage
         positional = [a for a in args if not isinstance(a, exp.Kwarg)]
         named = [a for a in args if isinstance(a, exp.Kwarg)]
         if kind.default_event is not None and not positional:
@@ -1064,7 +1067,7 @@ class Checker:
                 span,
                 f"{name} takes {expected} quoted argument{'s' if expected > 1 else ''}, "
                 f"got {len(positional)}",
-                f"write {kind.usage}; '*' means any event",
+                f"write {usage}; '*' means any event",
             )
         for arg in positional:
             if isinstance(arg, exp.Filter):
@@ -1077,7 +1080,7 @@ class Checker:
                 self.fail(
                     span_of(arg, self.source),
                     f"{name} expects a quoted name here",
-                    f"write {kind.usage}",
+                    f"write {usage}",
                 )
         event = str(positional[0].this)
         if not event or "\x00" in event:

@@ -40,6 +40,23 @@ def test_bad_scores_are_refused_at_their_place(condition: str, col: int, problem
     assert str(err).startswith(f"rfm.sql:1:{col}:"), str(err)
 
 
+@pytest.mark.parametrize(
+    ("condition", "fix"),
+    [
+        ("rfm_recency('buy', 'amount') >= 4", "rfm_recency('<event>');"),
+        (
+            "rfm_monetary('buy') >= 4",
+            "rfm_monetary('<event>', '<prop>' [, within => '<interval>'])",
+        ),
+        ("rfm_frequency() >= 4", "rfm_frequency('<event>' [, within => '<interval>'])"),
+    ],
+)
+def test_a_wrong_arity_suggests_the_scores_own_call(condition: str, fix: str) -> None:
+    with pytest.raises(DefinitionError) as info:
+        checked(S + condition)
+    assert f"write {fix}" in str(info.value), str(info.value)
+
+
 def test_a_score_is_one_plus_the_cutpoints_it_beats() -> None:
     [seg] = checked(S + "rfm_monetary('buy', 'amount', within => '2 days') >= 3")
     [score] = rfm.scores(seg.condition).values()
