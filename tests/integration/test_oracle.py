@@ -841,6 +841,16 @@ def test_tiers_are_exact(oracle_url: str, text: str, steps: list[tuple]) -> None
 
 
 def check_stream(conn: psycopg.Connection, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    # Each example deploys over the one before it, so a failure that passes on replay may
+    # depend on that deployment: name it with the failure.
+    previous = [r[0] for r in conn.execute("SELECT definition FROM segql.segments ORDER BY name")]
+    try:
+        _check_stream(conn, text, steps)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\ndeployed before this example: {previous}") from exc
+
+
+def _check_stream(conn: psycopg.Connection, text: str, steps: list[tuple]) -> None:  # type: ignore[type-arg]
     conn.execute(f"TRUNCATE {DATA_TABLES}")
     clock = T0
     run.clock_set(conn, clock)
