@@ -74,6 +74,13 @@ def definitions(n: int) -> str:
     return "\n\n".join(statements) + "\n"
 
 
+def rfm_map() -> str:
+    """The classic RFM map of examples/rfm.sql, to deploy beside the benchmark segments."""
+    from segql.sqlfiles import resource_dir
+
+    return "\n" + resource_dir("examples").joinpath("rfm.sql").read_text(encoding="utf-8")
+
+
 def latency_definition() -> str:
     """One segment a user enters with a single add_to_cart: each round trip is one entry."""
     return "CREATE SEGMENT bench_latency AS did('add_to_cart', within => '1 hour');\n"

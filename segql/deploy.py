@@ -148,6 +148,9 @@ def deploy(
         model_drops = drop_set & models.names(conn)
         wanted = _whole_tiers(current, drop_set - campaign_names - zone_names - model_drops)
         segment_drops = _with_dependants(current, wanted, cascade, zone_drops, model_drops)
+        # Before compiling: a definition in this deploy that reads a dropped model is refused
+        # by the checker like any unknown model.
+        model_result.dropped = models.drop_models(conn, model_drops)
         result = _deploy(
             conn,
             segment_statements,
@@ -158,7 +161,6 @@ def deploy(
             cause,
             zone_drops=zone_drops,
         )
-        model_result.dropped = models.drop_models(conn, model_drops)
         result.models = model_result
         segments_after = {*result.created, *result.changed, *result.unchanged}
         result.campaigns = campaigns.deploy_campaigns(
@@ -203,12 +205,14 @@ def _with_dependants(
         if name not in current:
             raise DeployError(f"segment '{name}' is not deployed.{_deployed_hint(current, name)}")
     wanted = set(drop)
-    segments = [d.segment for d in current.values()]
-    for gone, readers_of, how in (
-        (set(zone_drops or ()), zones.readers, "in_zone()"),
-        (set(model_drops or ()), models.readers, "score()"),
-    ):
-        found = {r for names in readers_of(segments, gone).values() for r in names} - wanted
+    reads: list[tuple[set[str], Callable[[ir.Segment], tuple[str, ...]], str]] = [
+        (set(zone_drops or ()), lambda seg: seg.zones, "in_zone()"),
+        (set(model_drops or ()), lambda seg: seg.models, "score()"),
+    ]
+    for gone, read, how in reads:
+        found = {
+            d.name for d in current.values() if d.name not in wanted and set(read(d.segment)) & gone
+        }
         if found and not cascade:
             _refuse_drop(sorted(gone), sorted(found), how)
         wanted |= found

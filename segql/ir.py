@@ -432,6 +432,11 @@ class Segment:
         return tuple(sorted({z.name for z in zones_in(self.condition)}))
 
     @property
+    def models(self) -> tuple[str, ...]:
+        """The models the definition reads with score()."""
+        return tuple(sorted({n.model for n in walk(self.condition) if isinstance(n, Score)}))
+
+    @property
     def fingerprint(self) -> str:
         """Equal for definitions that mean the same thing, whatever their layout."""
         return repr((self.condition, self.comment))

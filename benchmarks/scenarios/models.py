@@ -228,7 +228,6 @@ def _copy_cost(conn: psycopg.Connection, users: int) -> tuple[float, float, floa
     with the RFM map and the 50 benchmark segments deployed beside it, then (everything dropped,
     so no program runs) a batch of the same size raw."""
     from benchmarks import segments
-    from benchmarks.scenarios.rfm import rfm_map
 
     def copy(seed: int) -> float:
         rows = list(synth.event_rows(BATCH, users, seed, END - timedelta(hours=6), END))
@@ -237,10 +236,9 @@ def _copy_cost(conn: psycopg.Connection, users: int) -> tuple[float, float, floa
         return time.perf_counter() - started
 
     alone = copy(1)
-    deploy.deploy(conn, parse_text(segments.definitions(BESIDE) + rfm_map(), "beside.sql"))
+    deploy.deploy(conn, parse_text(segments.definitions(BESIDE) + segments.rfm_map(), "beside.sql"))
     conn.commit()
     beside = copy(3)
-    deployed = [r[0] for r in conn.execute("SELECT name FROM segql.segments")]
-    deploy.deploy(conn, [], drop=deployed, cascade=True)
+    deploy.deploy(conn, [], prune=True)  # no segment left, so no program runs
     conn.commit()
     return alone, beside, copy(2)

@@ -72,7 +72,7 @@ def _measure(
         with psycopg.connect(url) as conn:
             data.copy_batches(conn, history)
         if deploy:
-            segments.deploy_text(url, segments.definitions(BENCH_SEGMENTS) + rfm_map())
+            segments.deploy_text(url, segments.definitions(BENCH_SEGMENTS) + segments.rfm_map())
         with psycopg.connect(url) as conn:
             if ctx.scale.checkpoint:
                 data.checkpoint(conn)
@@ -103,9 +103,3 @@ def _refresh(conn: psycopg.Connection) -> dict[str, float]:
         "users": float(result.users),
         "scores": float(result.scores),
     }
-
-
-def rfm_map() -> str:
-    from segql.sqlfiles import resource_dir
-
-    return "\n" + resource_dir("examples").joinpath("rfm.sql").read_text(encoding="utf-8")

@@ -53,16 +53,6 @@ def names(conn: psycopg.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT name FROM segql.models")}
 
 
-def readers(segments: Iterable[ir.Segment], names: set[str]) -> dict[str, list[str]]:
-    """For each model of `names`, the segments whose condition reads it with score()."""
-    out: dict[str, list[str]] = {}
-    for seg in segments:
-        read = {n.model for n in ir.walk(seg.condition) if isinstance(n, ir.Score)}
-        for model in sorted(read & names):
-            out.setdefault(model, []).append(seg.name)
-    return out
-
-
 def drop_models(conn: psycopg.Connection, names: set[str]) -> list[str]:
     """Remove models and every trained version of them; their readers are already gone."""
     if not names:

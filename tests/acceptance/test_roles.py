@@ -17,6 +17,9 @@ from owned_site import Site, site
 
 from segql import grants, schema, verify
 from segql.deploy import deploy
+from segql.models import store
+from segql.models.parse import ModelDialect
+from segql.models.publish import publish
 from segql.parse import parse_text
 
 SEGMENTS = """
@@ -168,10 +171,6 @@ def test_read_may_read_memberships_and_the_log_only(owned: Site) -> None:
 
 
 def test_read_may_see_a_models_catalog_and_readers_not_its_inputs(owned: Site) -> None:
-    from segql.models import store
-    from segql.models.parse import ModelDialect
-    from segql.models.publish import publish
-
     # As `segql train` stores them: six decimals.
     term = {"weight": "2.000000", "condition": "did('purchase')"}
     spec = {"intercept": "-1.000000", "terms": [term]}

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from segql import deploy, history, rebuild, run, verify
+from segql.diagnostics import DefinitionError
 from segql.models import store
 from segql.models.parse import ModelDialect
 from segql.models.publish import publish
@@ -91,6 +92,13 @@ def test_drop_a_model_refuses_while_read_then_cascades(conn: psycopg.Connection)
     ).fetchall()
     assert exits == [("a", "exit", "drop")]
     assert verify.verify(conn).clean
+
+
+def test_a_deploy_cannot_read_the_model_it_drops(conn: psycopg.Connection) -> None:
+    _deploy(conn, "CREATE MODEL m PREDICT did('buy') WITHIN '30 days';")
+    statements = parse_text("CREATE SEGMENT x AS score('m') > 0.5;", "x.sql", ModelDialect)
+    with pytest.raises(DefinitionError, match="score"):
+        deploy.deploy(conn, statements, drop=["m"])
 
 
 END = datetime(2026, 1, 1, tzinfo=UTC)
