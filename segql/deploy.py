@@ -49,6 +49,8 @@ class DeployResult:
     created: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    # Unchanged definitions whose function is created again: it reads state that moved.
+    recompiled: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # never-seen names, see segql.unseen
@@ -63,7 +65,7 @@ class DeployResult:
 
     @property
     def nothing_to_do(self) -> bool:
-        segments_unchanged = not (self.created or self.changed or self.dropped)
+        segments_unchanged = not (self.created or self.changed or self.dropped or self.recompiled)
         models_unchanged = not (self.models.created or self.models.changed or self.models.dropped)
         return (
             segments_unchanged
@@ -334,15 +336,20 @@ def _deploy(
         else:
             versions[seg.name] = int(last_versions.get(seg.name, 0)) + 1
             (result.changed if old is not None else result.created).append(seg.name)
-    if result.nothing_to_do:
-        return result
-
     the_plan = plan(segments, versions)
     for s in the_plan.segments:
         row = conn.execute(generate.empty_member_sql(s, the_plan.empty_member).encode()).fetchone()
         the_plan.empty_member[s.name] = bool(row and row[0])
         the_plan.empty_timed[s.name] = bool(row and row[1])
     new_keys = _assign_feature_ids(conn, the_plan, dry_run)
+    compiled = {s.name: generate.segment_sql(the_plan, s) for s in the_plan.segments}
+    fresh = set(result.created) | set(result.changed)
+    kept_segments = [s for s in the_plan.segments if s.name not in fresh]
+    missing = _missing_functions(conn, kept_segments)
+    recompiled = _recompiled(conn, kept_segments, compiled)
+    result.recompiled = sorted(recompiled - missing)
+    if result.nothing_to_do and not missing and not new_keys:
+        return result
     if dry_run:
         # A sequence does not roll back: compile shows the number deploy would take instead.
         deploy_id = _next_id(conn, "segql.deploys")
@@ -354,13 +361,11 @@ def _deploy(
         ).fetchone()[0]  # type: ignore[index]
     result.deploy_id = deploy_id
 
-    compiled = {s.name: generate.segment_sql(the_plan, s) for s in the_plan.segments}
-    fresh = set(result.created) | set(result.changed)
     refresh = the_plan.dependents(fresh)
     steps = result.steps
-    missing = _missing_functions(conn, [s for s in the_plan.segments if s.name not in fresh])
+    stale = missing | recompiled
     for s in the_plan.segments:
-        if s.name in fresh or s.name in missing:
+        if s.name in fresh or s.name in stale:
             steps.append(Step(f"segment {s.name} v{s.version}", compiled[s.name].create))
     if the_plan.segments:
         steps.append(Step(f"program {deploy_id}", generate.program_sql(the_plan, deploy_id)))
@@ -378,14 +383,14 @@ def _deploy(
     keys_now: dict[str, str | None] = dict(
         conn.execute("SELECT name, timer_key FROM segql.segments").fetchall()
     )
-    stale = [
+    stale_groups = [
         g
         for g in the_plan.groups
         if any(s.name in fresh or keys_now.get(s.name) != g.key for s in g.members)
     ]
-    for g in stale:
+    for g in stale_groups:
         steps.append(Step(f"memberships of group {g.key}", generate.group_sync_sql(g)))
-    if stale or result.dropped:
+    if stale_groups or result.dropped:
         steps.append(Step("forget removed groups", generate.groups_cleanup_sql(the_plan)))
     if the_plan.segments and _needs_user_sync(conn):
         steps.append(Step("sync the user list", _user_sync_sql()))
@@ -404,7 +409,7 @@ def _deploy(
             if not dry_run:
                 _backfill(conn, s.name, call, progress)
     if not dry_run:
-        _record(conn, the_plan, compiled, deploy_id, result)
+        _record(conn, the_plan, compiled, deploy_id, result, stale)
     return result
 
 
@@ -451,6 +456,23 @@ def _missing_functions(conn: psycopg.Connection, segments: list[SegmentPlan]) ->
         [list(signatures), list(signatures.values())],
     )
     return {r[0] for r in rows}
+
+
+def _recompiled(
+    conn: psycopg.Connection,
+    segments: list[SegmentPlan],
+    compiled: dict[str, generate.SegmentSQL],
+) -> set[str]:
+    """Unchanged segments whose function compiles differently now: a redeploy of another
+    segment can change what they read without changing their definition (a shared feature's
+    state moves to a new id when a reader no longer needs its k newest timestamps). Kept as it
+    was, such a function would read state nothing maintains any more."""
+    rows = conn.execute(
+        "SELECT v.name, v.compiled FROM segql.segment_versions v "
+        "JOIN unnest(%s::text[], %s::int[]) AS x(name, version) USING (name, version)",
+        [[s.name for s in segments], [s.version for s in segments]],
+    )
+    return {name for name, text in rows if text != compiled[name].create}
 
 
 def pruned_by(conn: psycopg.Connection, statements: list[Statement]) -> list[str]:
@@ -611,6 +633,7 @@ def _record(
     compiled: dict[str, generate.SegmentSQL],
     deploy_id: int,
     result: DeployResult,
+    recreated: set[str],
 ) -> None:
     fresh = set(result.created) | set(result.changed)
     for s in the_plan.segments:
@@ -645,6 +668,12 @@ def _record(
                 "INSERT INTO segql.segment_versions (name, version, definition, comment, compiled) "
                 "VALUES (%s, %s, %s, %s, %s)",
                 [seg.name, s.version, seg.text, seg.comment, compiled[s.name].create],
+            )
+        elif s.name in recreated:
+            # The same version, compiled against the state it reads now.
+            conn.execute(
+                "UPDATE segql.segment_versions SET compiled = %s WHERE name = %s AND version = %s",
+                [compiled[s.name].create, seg.name, s.version],
             )
     models.record_readers(conn, [s.segment for s in the_plan.segments])
     conn.execute("UPDATE segql.deploys SET program = %s WHERE id = %s", [result.script, deploy_id])

@@ -873,6 +873,27 @@ def _check_stream(conn: psycopg.Connection, text: str, steps: list[tuple]) -> No
             base = Baseline.now(conn, names)
 
 
+def test_redeploy_recompiles_an_unchanged_reader_of_moved_state(oracle_url: str) -> None:
+    """Found by the thorough sequence grammar: redefining s0 moved the state of the did('buy')
+    that s1 also reads (s0 no longer needed its two newest timestamps), and s1, unchanged, kept
+    a function reading the old state's id."""
+    s1 = (
+        "CREATE SEGMENT s1 AS NOT in_segment('s0') "
+        "AND did('view', within => '2 hours') AND did('buy', within => '1 hour');"
+    )
+    before = "CREATE SEGMENT s0 AS event_count('buy', within => '2 hours') < 1;\n" + s1
+    after = "CREATE SEGMENT s0 AS NOT sequence('view', 'view') AND did('buy', within => '1 hour');"
+    events = [
+        ("u6", "buy", -2312, {}),
+        ("u6", "view", -3632, {"channel": "app"}),
+        ("u6", "view", -3442, {"channel": "app"}),
+    ]
+    with psycopg.connect(oracle_url) as conn:
+        check_stream(conn, before, [])
+        check_stream(conn, f"{after}\n{s1}", [("events", events)])
+        assert {u for u, _ in deploy.members(conn, "s1")} == {"u6"}
+
+
 def test_redeploy_logs_the_difference(oracle_url: str) -> None:
     """A changed definition is backfilled as a new version; only the difference is logged."""
     with psycopg.connect(oracle_url) as conn:
