@@ -180,7 +180,9 @@ class Renderer:
             f"CASE WHEN {self(t.condition)} IS TRUE THEN {number(t.weight)} ELSE 0 END"
             for t in node.terms
         ]
-        logit = f"least(greatest({' + '.join(parts)}, -30), 30)"
+        # Cast: with every weight a whole number the sum is an integer, exp() of which is a
+        # double, and round(double, 6) does not exist.
+        logit = f"least(greatest(({' + '.join(parts)})::numeric, -30), 30)"
         return f"round(1 / (1 + exp(- {logit})), 6)"
 
     def crossing(self, atom: ir.Compare, slope: int) -> str:

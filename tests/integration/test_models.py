@@ -73,6 +73,17 @@ def test_publish_rescores_with_cause_model(conn: psycopg.Connection) -> None:
     assert rebuild.rebuild(conn).enters == 0
 
 
+def test_a_model_with_whole_number_weights_scores(conn: psycopg.Connection) -> None:
+    run.clock_set(conn, T0)
+    _deploy(conn, DEFS)
+    conn.execute("INSERT INTO segql.events (user_id, name, ts) VALUES ('a', 'buy', %s)", [T0])
+    conn.commit()
+    spec = {"intercept": "0", "terms": [{"weight": "1", "condition": "did('buy')"}]}
+    publish(conn, store.get(conn, "buy_30d").model, spec, {"auc": 0.7})
+    assert [u for u, _ in deploy.members(conn, "likely")] == ["a"]
+    assert deploy.full_members(conn, "likely") == {"a"}
+
+
 def test_drop_a_model_refuses_while_read_then_cascades(conn: psycopg.Connection) -> None:
     run.clock_set(conn, T0)
     _deploy(conn, DEFS)

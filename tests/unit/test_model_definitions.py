@@ -108,7 +108,7 @@ def test_untrained_score_is_null_and_trained_score_is_its_terms() -> None:
     assert p.reads_traits and p.timed and len(p.atoms) == 1
     assert {k.event for k in p.keys} == {"purchase", None}
     full = generate.full_query(p)
-    assert "round(1 / (1 + exp(- least(greatest((-1.5) + CASE WHEN" in full
+    assert "round(1 / (1 + exp(- least(greatest(((-1.5) + CASE WHEN" in full
 
 
 def test_a_score_can_be_used_in_arithmetic() -> None:
