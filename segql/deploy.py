@@ -361,7 +361,9 @@ def _deploy(
         ).fetchone()[0]  # type: ignore[index]
     result.deploy_id = deploy_id
 
-    refresh = the_plan.dependents(fresh)
+    # A recompiled segment is evaluated again too: a deployment made before this check may have
+    # run the stale function, and where it did not, the evaluation logs nothing.
+    refresh = the_plan.dependents(fresh | recompiled)
     steps = result.steps
     stale = missing | recompiled
     for s in the_plan.segments:

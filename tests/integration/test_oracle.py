@@ -894,6 +894,34 @@ def test_redeploy_recompiles_an_unchanged_reader_of_moved_state(oracle_url: str)
         assert {u for u, _ in deploy.members(conn, "s1")} == {"u6"}
 
 
+def test_redeploy_repairs_a_function_left_reading_moved_state(oracle_url: str) -> None:
+    """A deployment an earlier release left with such a stale function is repaired by the next
+    deploy, even of the same files: the function is created again and the segment evaluated
+    again, its missed members logged."""
+    text = (
+        "CREATE SEGMENT s0 AS did('view');\n"
+        "CREATE SEGMENT s1 AS in_segment('s0') AND did('buy', within => '1 hour');"
+    )
+    with psycopg.connect(oracle_url) as conn:
+        check_stream(conn, text, [])
+        row = conn.execute("SELECT id FROM segql.features WHERE spec->>'event' = 'buy'")
+        (fid,) = row.fetchone()  # type: ignore[misc]
+        stale = conn.execute(
+            "UPDATE segql.segment_versions SET compiled = replace(compiled, %s, %s) "
+            "WHERE (name, version) = (SELECT name, version FROM segql.segments WHERE name = 's1') "
+            "RETURNING compiled",
+            [f"feature_id = {fid} ", "feature_id = 0 "],
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute(stale.encode())
+        apply(conn, T0, ("events", [("u1", "view", -60, {}), ("u1", "buy", -30, {})]))
+        conn.commit()
+        assert deploy.members(conn, "s1") == []
+        result = deploy.deploy(conn, parse_text(GEO_ZONES + text, "oracle.sql"), prune=True)
+        assert (result.changed, result.recompiled) == ([], ["s1"])
+        assert {u for u, _ in deploy.members(conn, "s1")} == {"u1"}
+        assert_exact(conn, ["s0", "s1"], "after the repair")
+
+
 def test_redeploy_logs_the_difference(oracle_url: str) -> None:
     """A changed definition is backfilled as a new version; only the difference is logged."""
     with psycopg.connect(oracle_url) as conn:
