@@ -87,7 +87,7 @@ def deploy(
         ("created", result.created),
         ("changed", result.changed),
         ("unchanged", result.unchanged),
-        ("recompiled (unchanged, reading state that moved)", result.recompiled),
+        ("recompiled", result.recompiled),
         ("dropped", result.dropped),
         ("campaigns created", c.created),
         ("campaigns changed", c.changed),
