@@ -49,7 +49,8 @@ class DeployResult:
     created: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    # Unchanged definitions whose function is created again: it reads state that moved.
+    # Unchanged definitions whose function is created again: this release compiles it
+    # differently (it reads state that moved, or an earlier release made it) or it is missing.
     recompiled: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
@@ -345,10 +346,9 @@ def _deploy(
     compiled = {s.name: generate.segment_sql(the_plan, s) for s in the_plan.segments}
     fresh = set(result.created) | set(result.changed)
     kept_segments = [s for s in the_plan.segments if s.name not in fresh]
-    missing = _missing_functions(conn, kept_segments)
-    recompiled = _recompiled(conn, kept_segments, compiled)
-    result.recompiled = sorted(recompiled - missing)
-    if result.nothing_to_do and not missing and not new_keys:
+    stale = _missing_functions(conn, kept_segments) | _recompiled(conn, kept_segments, compiled)
+    result.recompiled = sorted(stale)
+    if result.nothing_to_do and not new_keys:
         return result
     if dry_run:
         # A sequence does not roll back: compile shows the number deploy would take instead.
@@ -363,9 +363,8 @@ def _deploy(
 
     # A recompiled segment is evaluated again too: a deployment made before this check may have
     # run the stale function, and where it did not, the evaluation logs nothing.
-    refresh = the_plan.dependents(fresh | recompiled)
+    refresh = the_plan.dependents(fresh | stale)
     steps = result.steps
-    stale = missing | recompiled
     for s in the_plan.segments:
         if s.name in fresh or s.name in stale:
             steps.append(Step(f"segment {s.name} v{s.version}", compiled[s.name].create))
