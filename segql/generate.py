@@ -239,6 +239,7 @@ def _feature_joins(
     plan: Plan,
     keys: list[FeatureKey],
     columns: dict[FeatureKey, set[str]],
+    fallback: bool = True,
 ) -> tuple[dict[FeatureKey, tuple[str, str]], list[str]]:
     """Joins that read each feature once for the outer user.
 
@@ -266,7 +267,7 @@ def _feature_joins(
         elif key in plan.recent:
             alias = f"r{number}"
             source, needed = plan.recent[key]
-            joins.append(recent_read(alias, key, state(source), needed))
+            joins.append(recent_read(alias, key, state(source), needed, fallback))
             refs[key] = (alias, "")
         else:
             scans.setdefault((key.event, repr(key.filter), key.after, key.windowed), []).append(key)
@@ -508,13 +509,21 @@ def bound_read(alias: str, event: str) -> str:
     )
 
 
-def recent_read(alias: str, key: FeatureKey, state: str, needed: int) -> str:
+def recent_read(alias: str, key: FeatureKey, state: str, needed: int, fallback: bool = True) -> str:
     """A windowed count of the outer user from its source's newest timestamps, in O(1).
 
     Exact while no event of the source is stamped after the clock (the state's last_ts is
     then in the past, so the newest timestamps are the newest up to now); otherwise, and only
     then, the window's events are read, as windowed_scan would. A key that needs one newest
     timestamp (did, or a count against 0) reads last_ts; others count in the `recent` array.
+
+    The array is newest first, so the timestamps inside the window are a prefix of it: the
+    count of the first `needed` inside is the count capped at `needed` (which decides every
+    comparison with the key's constants), and the due is the last of them leaving. Written
+    as `needed` terms over `recent[i]`, with no subquery: a subplan is initialised on every
+    call of the statement, whether it runs or not, and that set-up was most of what a
+    single-row INSERT paid here. With `fallback` off the events are never read: the caller
+    has checked that no user it evaluates has an event stamped after its clock.
     """
     width = seconds(_decimal(key.window or "0"))
     pending = f"coalesce({state}.last_ts > clk.now, false)"
@@ -529,18 +538,27 @@ def recent_read(alias: str, key: FeatureKey, state: str, needed: int) -> str:
         count = f"CASE WHEN {inside} THEN 1 ELSE 0 END"
         due = f"CASE WHEN {inside} THEN {state}.last_ts + {width} END"
     else:
-        inside = f"r.ts > clk.now - {width} AND r.ts <= clk.now"
-        count = f"(SELECT count(*) FROM unnest({state}.recent) AS r(ts) WHERE {inside})"
-        due = f"(SELECT min(r.ts) + {width} FROM unnest({state}.recent) AS r(ts) WHERE {inside})"
-    count = (
-        f"CASE WHEN NOT {pending} THEN {count} "
-        f"ELSE (SELECT count(*) FROM segql.events e WHERE {where} AND e.ts <= clk.now) END"
-    )
-    due = (
-        f"CASE WHEN NOT {pending} THEN {due} "
-        f"ELSE (SELECT min({next_change('e.ts', width, 'clk.now')}) "
-        f"FROM segql.events e WHERE {where}) END"
-    )
+        terms = [f"{state}.recent[{i}]" for i in range(1, needed + 1)]
+        count = (
+            "("
+            + " + ".join(f"CASE WHEN {t} > clk.now - {width} THEN 1 ELSE 0 END" for t in terms)
+            + ")"
+        )
+        due = (
+            "LEAST("
+            + ", ".join(f"CASE WHEN {t} > clk.now - {width} THEN {t} + {width} END" for t in terms)
+            + ")"
+        )
+    if fallback:
+        count = (
+            f"CASE WHEN NOT {pending} THEN {count} "
+            f"ELSE (SELECT count(*) FROM segql.events e WHERE {where} AND e.ts <= clk.now) END"
+        )
+        due = (
+            f"CASE WHEN NOT {pending} THEN {due} "
+            f"ELSE (SELECT min({next_change('e.ts', width, 'clk.now')}) "
+            f"FROM segql.events e WHERE {where}) END"
+        )
     # OFFSET 0 keeps the planner from pulling the subquery up into every expression that
     # reads its columns, which would evaluate it once per reference instead of once per user.
     return (
@@ -567,6 +585,15 @@ def group_sql(plan: Plan, group: Group, fn: str) -> str:
     keys = [k for s in segments for k in s.keys]
     refs, joins = _feature_joins(plan, keys, _columns(segments))
     seqs = scan_joins([q for s in segments for q in s.scans], joins)
+    # The same reads without the future-event fallback, for a call in which no user has an
+    # event stamped after its clock (the usual case): a smaller plan, set up on every call.
+    sources = sorted(
+        {plan.feature_ids[plan.recent[k][0]] for k in keys if k in plan.recent and not k.location}
+    )
+    steady: list[str] = []
+    if sources:
+        _, steady = _feature_joins(plan, keys, _columns(segments), fallback=False)
+        scan_joins([q for s in segments for q in s.scans], steady)
 
     def no_segment(node: ir.InSegment) -> str:
         raise TypeError("grouped segments read no other segment")
@@ -593,6 +620,8 @@ def group_sql(plan: Plan, group: Group, fn: str) -> str:
         fn=fn,
         members=members,
         joins=joins,
+        steady_joins=steady,
+        recent_sources=sources,
         timed=group.timed,
         timer_key=group.key,
         reads_traits=any(s.reads_traits for s in segments),
