@@ -392,10 +392,9 @@ class Subscription(Iterator[Change]):
         opened = False
         while True:
             if self._batch is None:
-                snapshot = self._snapshot()
+                snapshot, self._txs = self._open()
                 self._batch = Batch(next(self._numbers), self._base, self._floor, snapshot)
                 self._pos = (0, 0)
-                self._txs = None
                 opened = True
             if self._txs is None:
                 self._txs = self._transactions(self._batch)
@@ -427,6 +426,19 @@ class Subscription(Iterator[Change]):
         )
         tx, _ = self._pos
         return deque(_Tx(*r) for r in rows if r[2] > 0 and r[1] >= tx)
+
+    def _open(self) -> tuple[str, deque[_Tx]]:
+        """A new batch from the current snapshot, and its transactions, in one round trip."""
+        rows = (
+            self._conn()
+            .execute(
+                query("open_batch", "feed.sql"),
+                {"base": self._base, "floor": self._floor, "segments": self.segments},
+            )
+            .fetchall()
+        )
+        snapshot = str(rows[0][0])
+        return snapshot, deque(_Tx(*r[1:]) for r in rows if r[1] is not None and r[3] > 0)
 
     def _page(self, batch: Batch, txs: deque[_Tx]) -> list[Change]:
         chunk: list[_Tx] = []

@@ -10,7 +10,8 @@ SELECT pg_current_snapshot()::text;
 -- by each transaction's last seq (taken shortly before it commits). A transaction the base does
 -- not see was running then (in its xip list) or started after it (xid >= its xmax): looking
 -- only there keeps a long transaction elsewhere in the cluster, which holds xmin back, from
--- making every read scan everything logged since it began.
+-- making every read scan everything logged since it began. (The xip list is an array, so that
+-- a generic plan probes the xid index for it rather than hashing it against the whole log.)
 SELECT xid::text AS xid, max(seq) AS last,
        count(*) FILTER (WHERE seq > coalesce(%(floor)s, 0)
                           AND (%(segments)s::text[] IS NULL OR segment = ANY(%(segments)s::text[])))
@@ -21,21 +22,56 @@ FROM (
       AND xid < pg_snapshot_xmax(%(batch)s::pg_snapshot)
     UNION ALL
     SELECT xid, seq, segment FROM segql.changes
-    WHERE xid IN (SELECT pg_snapshot_xip(%(base)s::pg_snapshot))
+    WHERE xid = ANY (ARRAY(SELECT pg_snapshot_xip(%(base)s::pg_snapshot)))
 ) unseen
 WHERE pg_visible_in_snapshot(xid, %(batch)s::pg_snapshot)
 GROUP BY xid
 ORDER BY last;
 
+-- name: open_batch
+-- A new batch in one round trip: the snapshot it ends at (the statement's own, so the rows read
+-- here are exactly those it sees) and its transactions, as batch_transactions finds them. The
+-- snapshot comes on every row, and alone on one row when the batch holds nothing.
+WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS batch)
+SELECT snap.batch::text, t.xid, t.last, t.matching
+FROM snap
+LEFT JOIN LATERAL (
+    SELECT xid::text AS xid, max(seq) AS last,
+           count(*) FILTER (WHERE seq > coalesce(%(floor)s, 0)
+                              AND (%(segments)s::text[] IS NULL
+                                   OR segment = ANY(%(segments)s::text[])))
+               AS matching
+    FROM (
+        SELECT xid, seq, segment FROM segql.changes
+        WHERE xid >= pg_snapshot_xmax(%(base)s::pg_snapshot)
+          AND xid < pg_snapshot_xmax(snap.batch)
+        UNION ALL
+        SELECT xid, seq, segment FROM segql.changes
+        WHERE xid = ANY (ARRAY(SELECT pg_snapshot_xip(%(base)s::pg_snapshot)))
+    ) unseen
+    WHERE pg_visible_in_snapshot(xid, snap.batch)
+    GROUP BY xid
+) t ON true
+ORDER BY t.last;
+
 -- name: batch_changes
 -- The next page of a batch after position (tx, seq), for the given transactions of the batch.
+-- One xid probe per transaction (the lateral, kept apart by OFFSET 0): a generic plan joined
+-- the page's few transactions to the log by hash, reading all of it, and with `= ANY` on the
+-- segments it could read the log by (segment, user, seq) instead, which no index serves here;
+-- array_position keeps the segment test a filter. Either read grows with everything logged.
+-- tier_move is called only for a tier's changes: a function call per change costs more than
+-- the rest of the page.
 SELECT c.seq, c.segment, c.user_id, c.kind, c.at, c.cause, c.version, t.last AS tx,
-       segql.tier_move(c.segment, c.user_id, c.xid, c.at, c.kind)
+       CASE WHEN tier.name IS NOT NULL
+            THEN segql.tier_move(c.segment, c.user_id, c.xid, c.at, c.kind) END
 FROM unnest(%(xids)s::text[]::xid8[], %(lasts)s::bigint[]) AS t(xid, last)
-JOIN segql.changes c ON c.xid = t.xid
+CROSS JOIN LATERAL (SELECT * FROM segql.changes x WHERE x.xid = t.xid OFFSET 0) c
+LEFT JOIN segql.segments tier ON tier.name = c.segment AND tier.tiers IS NOT NULL
 WHERE (t.last, c.seq) > (%(tx)s, %(seq)s)
   AND c.seq > coalesce(%(floor)s, 0)
-  AND (%(segments)s::text[] IS NULL OR c.segment = ANY(%(segments)s::text[]))
+  AND (%(segments)s::text[] IS NULL
+       OR array_position(%(segments)s::text[], c.segment) IS NOT NULL)
 ORDER BY t.last, c.seq
 LIMIT %(limit)s;
 
