@@ -250,6 +250,7 @@ def _feature_joins(
     joins: list[str] = []
     scans: dict[tuple[str | None, str, str | None, bool], list[FeatureKey]] = {}
     states: set[int] = set()
+    recent: list[str] = []
 
     def state(key: FeatureKey) -> str:
         fid = plan.feature_ids[key]
@@ -265,12 +266,17 @@ def _feature_joins(
         elif not key.scanned:
             refs[key] = (state(key), "")
         elif key in plan.recent:
-            alias = f"r{number}"
             source, needed = plan.recent[key]
-            joins.append(recent_read(alias, key, state(source), needed, fallback))
-            refs[key] = (alias, "")
+            recent += recent_columns(f"r{number}_", key, state(source), needed, fallback)
+            refs[key] = ("rr", f"r{number}_")
         else:
             scans.setdefault((key.event, repr(key.filter), key.after, key.windowed), []).append(key)
+    if recent:
+        # One lateral for all of them: a join per count made the plan, which is set up on every
+        # call, grow by a nested loop and a subquery scan each. OFFSET 0 keeps the planner from
+        # pulling the subquery up into every expression that reads its columns, which would
+        # evaluate it once per reference instead of once per user.
+        joins.append(f"LEFT JOIN LATERAL (SELECT {', '.join(recent)} OFFSET 0) rr ON true")
     for number, shared in enumerate(scans.values(), start=1):
         alias = f"w{number}"
         if shared[0].after is not None:
@@ -394,7 +400,8 @@ class _Fates:
         return _UNKNOWN
 
     def pending(self, agg: ir.Agg) -> str:
-        return f"coalesce({self.refs[FeatureKey.of(agg)][0]}.pending, false)"
+        alias, prefix = self.refs[FeatureKey.of(agg)]
+        return f"coalesce({alias}.{prefix}pending, false)"
 
     def falling_bool(self, agg: ir.Agg) -> _Fate:
         """did(..., within): true can become false, false stays false unless events are due."""
@@ -493,8 +500,8 @@ def windowed_scan(alias: str, keys: list[FeatureKey], columns: dict[FeatureKey, 
         if key.after is not None:
             due = f"LEAST({due}, {alias}b.next)"
         cols.append(f"{due} AS {p}due")
-    # Events stamped after the clock will still enter a window: until then, counts can rise.
-    cols.append("bool_or(e.ts > clk.now) AS pending")
+        # Events stamped after the clock will still enter a window: until then, counts can rise.
+        cols.append(f"bool_or(e.ts > clk.now) AS {p}pending")
     return (
         f"LEFT JOIN LATERAL (SELECT {', '.join(cols)} FROM segql.events e "
         f"WHERE {' AND '.join(cond)}) {alias} ON true"
@@ -509,8 +516,11 @@ def bound_read(alias: str, event: str) -> str:
     )
 
 
-def recent_read(alias: str, key: FeatureKey, state: str, needed: int, fallback: bool = True) -> str:
-    """A windowed count of the outer user from its source's newest timestamps, in O(1).
+def recent_columns(
+    prefix: str, key: FeatureKey, state: str, needed: int, fallback: bool = True
+) -> list[str]:
+    """A windowed count of the outer user from its source's newest timestamps, in O(1): the
+    columns `<prefix>cnt`, `<prefix>due` and `<prefix>pending` of one lateral for all of them.
 
     Exact while no event of the source is stamped after the clock (the state's last_ts is
     then in the past, so the newest timestamps are the newest up to now); otherwise, and only
@@ -559,12 +569,7 @@ def recent_read(alias: str, key: FeatureKey, state: str, needed: int, fallback: 
             f"ELSE (SELECT min({next_change('e.ts', width, 'clk.now')}) "
             f"FROM segql.events e WHERE {where}) END"
         )
-    # OFFSET 0 keeps the planner from pulling the subquery up into every expression that
-    # reads its columns, which would evaluate it once per reference instead of once per user.
-    return (
-        f"LEFT JOIN LATERAL (SELECT {count} AS cnt, {due} AS due, {pending} AS pending "
-        f"OFFSET 0) {alias} ON true"
-    )
+    return [f"{count} AS {prefix}cnt", f"{due} AS {prefix}due", f"{pending} AS {prefix}pending"]
 
 
 def state_join(alias: str, fid: int) -> str:
