@@ -3,6 +3,11 @@
 Each writer is a thread with its own autocommit connection, so every INSERT is its own
 transaction, the shape of an application tracking events one at a time. Threads start together
 and run for a fixed time; the figure is total INSERTs over the elapsed time.
+
+The three databases (plain, segql with notify 'direct', segql with notify 'relay') take turns in
+rounds of a fraction of the scale's time each, for every number of writers: a machine whose
+speed drifts during the run (other load, a neighbour, a checkpoint) then slows all three alike,
+where one long measurement after the other gave ratios that moved by half between runs.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 
 import psycopg
 
@@ -19,76 +26,108 @@ from benchmarks.harness import Context, Goal, Result
 NAME = "writers"
 GOAL = Goal("≥ 0.5x plain INSERT", min_ratio=0.5)
 INSERT = "INSERT INTO segql.events (user_id, name, props) VALUES (%s, %s, %s::jsonb)"
-
-
-def run(ctx: Context) -> list[Result]:
-    scale = ctx.scale
-    with ctx.scratch("writers_base") as url:
-        data.load_profiles(url, ctx)
-        baseline = {n: _tps(url, ctx, n) for n in scale.writer_threads}
-    ctx.log("plain INSERT tps: " + ", ".join(f"{n}: {v:,.0f}" for n, v in baseline.items()))
-    skipped = segments.availability()
-    measured: dict[str, dict[int, float]] = {}
-    if not skipped:
-        for mode in MODES:
-            measured[mode] = _segql_tps(ctx, mode)
-            ctx.log(
-                f"segql tps, notify {mode}: "
-                + ", ".join(f"{n}: {v:,.0f}" for n, v in measured[mode].items())
-            )
-    return [
-        Result(
-            NAME,
-            f"{n} writer{'s' if n > 1 else ''}, {scale.writer_segments} segments, notify {mode}",
-            "inserts/s",
-            segql=measured.get(mode, {}).get(n),
-            baseline=baseline[n],
-            goal=GOAL,
-            note=skipped or "",
-            details={"seconds": scale.writer_seconds, "notify": mode},
-        )
-        for mode in MODES
-        for n in scale.writer_threads
-    ]
-
+ROUNDS = 5  # turns of each database per number of writers
 
 # 'direct': each writer's transaction sends NOTIFY; 'relay': writers only log, and a relay
 # running beside them sends one NOTIFY per batch (segql.relay), as `segql relay` would.
 MODES = ("direct", "relay")
 
 
-def _segql_tps(ctx: Context, mode: str) -> dict[int, float]:
+def run(ctx: Context) -> list[Result]:
+    scale = ctx.scale
+    skipped = segments.availability()
+    sides = ["plain", *([] if skipped else MODES)]
+    counts = {side: {n: 0 for n in scale.writer_threads} for side in sides}
+    elapsed = {side: {n: 0.0 for n in scale.writer_threads} for side in sides}
+    users = data.user_ids(ctx)
+    with ExitStack() as stack:
+        urls = {side: stack.enter_context(_database(ctx, side)) for side in sides}
+        for n in scale.writer_threads:
+            with ExitStack() as opened:
+                pools = {side: opened.enter_context(_connections(urls[side], n)) for side in sides}
+                for side in sides:  # each connection's first INSERT plans segql's functions
+                    _inserts(pools[side], users, 0.0, -1)
+                for turn in range(ROUNDS):
+                    for side in sides:
+                        done, seconds = _inserts(
+                            pools[side], users, scale.writer_seconds / ROUNDS, turn
+                        )
+                        counts[side][n] += done
+                        elapsed[side][n] += seconds
+    tps = {
+        side: {n: counts[side][n] / elapsed[side][n] for n in scale.writer_threads}
+        for side in sides
+    }
+    for side in sides:
+        label = "plain INSERT" if side == "plain" else f"segql, notify {side}"
+        ctx.log(f"{label} tps: " + ", ".join(f"{n}: {v:,.0f}" for n, v in tps[side].items()))
+    return [
+        Result(
+            NAME,
+            f"{n} writer{'s' if n > 1 else ''}, {scale.writer_segments} segments, notify {mode}",
+            "inserts/s",
+            segql=tps.get(mode, {}).get(n),
+            baseline=tps["plain"][n],
+            goal=GOAL,
+            note=skipped or "",
+            details={"seconds": scale.writer_seconds, "rounds": ROUNDS, "notify": mode},
+        )
+        for mode in MODES
+        for n in scale.writer_threads
+    ]
+
+
+@contextmanager
+def _database(ctx: Context, side: str) -> Iterator[str]:
+    """A scratch database with the profiles; for a segql side, the segments and its relay."""
     from segql import relay
 
-    with ctx.scratch(f"writers_segql_{mode}") as url:
+    with ctx.scratch(f"writers_{side}") as url:
         data.load_profiles(url, ctx)
+        if side == "plain":
+            yield url
+            return
         segments.deploy_segments(url, ctx.scale.writer_segments)
         with psycopg.connect(url) as conn:
-            relay.set_notify_mode(conn, mode)
+            relay.set_notify_mode(conn, side)
         stop = threading.Event()
         # What `segql worker` runs in relay mode; in direct mode it only watches the mode.
         ringer = relay.RelayThread(url, stop, 0.05).start()
         try:
-            return {n: _tps(url, ctx, n) for n in ctx.scale.writer_threads}
+            yield url
         finally:
             stop.set()
             ringer.join()
 
 
-def _tps(url: str, ctx: Context, threads: int) -> float:
-    users = data.user_ids(ctx)
-    connections = [psycopg.connect(url, autocommit=True) for _ in range(threads)]
+@contextmanager
+def _connections(url: str, n: int) -> Iterator[list[psycopg.Connection]]:
+    """One autocommit connection per writer, kept across rounds as an application keeps its."""
+    connections = [psycopg.connect(url, autocommit=True) for _ in range(n)]
+    try:
+        yield connections
+    finally:
+        for conn in connections:
+            conn.close()
+
+
+def _inserts(
+    connections: list[psycopg.Connection], users: list[str], seconds: float, turn: int
+) -> tuple[int, float]:
+    """INSERTs done by one writer per connection in `seconds` (at least one each), and the
+    seconds they took."""
+    threads = len(connections)
     counts = [0] * threads
     errors: list[BaseException] = []
     start = threading.Barrier(threads + 1)
     deadline = [0.0]
 
     def work(k: int) -> None:
-        rng = random.Random(k)
+        rng = random.Random(turn * 1000 + k)
         conn = connections[k]
         start.wait()
         try:
-            while time.perf_counter() < deadline[0]:
+            while counts[k] == 0 or time.perf_counter() < deadline[0]:
                 user = users[rng.randrange(len(users))]
                 conn.execute(INSERT, (user, "product_viewed", '{"product_id":"p00001"}'))
                 counts[k] += 1
@@ -96,18 +135,14 @@ def _tps(url: str, ctx: Context, threads: int) -> float:
             errors.append(exc)
 
     workers = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
-    try:
-        for worker in workers:
-            worker.start()
-        began = time.perf_counter()
-        deadline[0] = began + ctx.scale.writer_seconds
-        start.wait()
-        for worker in workers:
-            worker.join()
-        elapsed = time.perf_counter() - began
-    finally:
-        for conn in connections:
-            conn.close()
+    for worker in workers:
+        worker.start()
+    began = time.perf_counter()
+    deadline[0] = began + seconds
+    start.wait()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - began
     if errors:
         raise errors[0]
-    return sum(counts) / elapsed
+    return sum(counts), elapsed
