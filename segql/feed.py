@@ -411,34 +411,28 @@ class Subscription(Iterator[Change]):
                 return False
 
     def _transactions(self, batch: Batch) -> deque[_Tx]:
+        """The batch's transactions not read yet (after `_pos`)."""
+        _, txs = self._read_transactions(batch.base, batch.floor_seq, batch.snapshot)
+        tx, _ = self._pos
+        return deque(t for t in txs if t.last >= tx)
+
+    def _open(self) -> tuple[str, deque[_Tx]]:
+        """A new batch from the current snapshot, and its transactions, in one round trip."""
+        return self._read_transactions(self._base, self._floor, None)
+
+    def _read_transactions(
+        self, base: str, floor: int | None, batch: str | None
+    ) -> tuple[str, deque[_Tx]]:
         rows = (
             self._conn()
             .execute(
                 query("batch_transactions", "feed.sql"),
-                {
-                    "base": batch.base,
-                    "batch": batch.snapshot,
-                    "floor": batch.floor_seq,
-                    "segments": self.segments,
-                },
+                {"base": base, "batch": batch, "floor": floor, "segments": self.segments},
             )
             .fetchall()
         )
-        tx, _ = self._pos
-        return deque(_Tx(*r) for r in rows if r[2] > 0 and r[1] >= tx)
-
-    def _open(self) -> tuple[str, deque[_Tx]]:
-        """A new batch from the current snapshot, and its transactions, in one round trip."""
-        rows = (
-            self._conn()
-            .execute(
-                query("open_batch", "feed.sql"),
-                {"base": self._base, "floor": self._floor, "segments": self.segments},
-            )
-            .fetchall()
-        )
-        snapshot = str(rows[0][0])
-        return snapshot, deque(_Tx(*r[1:]) for r in rows if r[1] is not None and r[3] > 0)
+        txs = deque(_Tx(*r[1:]) for r in rows if r[1] is not None and r[3] > 0)
+        return str(rows[0][0]), txs
 
     def _page(self, batch: Batch, txs: deque[_Tx]) -> list[Change]:
         chunk: list[_Tx] = []

@@ -12,27 +12,12 @@ SELECT pg_current_snapshot()::text;
 -- only there keeps a long transaction elsewhere in the cluster, which holds xmin back, from
 -- making every read scan everything logged since it began. (The xip list is an array, so that
 -- a generic plan probes the xid index for it rather than hashing it against the whole log.)
-SELECT xid::text AS xid, max(seq) AS last,
-       count(*) FILTER (WHERE seq > coalesce(%(floor)s, 0)
-                          AND (%(segments)s::text[] IS NULL OR segment = ANY(%(segments)s::text[])))
-           AS matching
-FROM (
-    SELECT xid, seq, segment FROM segql.changes
-    WHERE xid >= pg_snapshot_xmax(%(base)s::pg_snapshot)
-      AND xid < pg_snapshot_xmax(%(batch)s::pg_snapshot)
-    UNION ALL
-    SELECT xid, seq, segment FROM segql.changes
-    WHERE xid = ANY (ARRAY(SELECT pg_snapshot_xip(%(base)s::pg_snapshot)))
-) unseen
-WHERE pg_visible_in_snapshot(xid, %(batch)s::pg_snapshot)
-GROUP BY xid
-ORDER BY last;
-
--- name: open_batch
--- A new batch in one round trip: the snapshot it ends at (the statement's own, so the rows read
--- here are exactly those it sees) and its transactions, as batch_transactions finds them. The
--- snapshot comes on every row, and alone on one row when the batch holds nothing.
-WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS batch)
+-- Without a batch snapshot this opens a new batch in the same round trip: it ends at the
+-- statement's own snapshot, so the rows read here are exactly those it sees. The snapshot comes
+-- on every row, and alone on one row when the batch holds nothing.
+WITH snap AS MATERIALIZED (
+    SELECT coalesce(%(batch)s::pg_snapshot, pg_current_snapshot()) AS batch
+)
 SELECT snap.batch::text, t.xid, t.last, t.matching
 FROM snap
 LEFT JOIN LATERAL (
