@@ -7,6 +7,7 @@ Sizes are scaled for CI; SEGQL_FAULT_FULL=1 ingests the issue's million events.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -64,7 +65,9 @@ def _kill_server(home: Path) -> None:
     pid = int((embedded.pgdata_dir(home) / "postmaster.pid").read_text().split("\n", 1)[0])
     procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
     for proc in procs:
-        proc.send_signal(signal.SIGKILL)
+        # A backend whose client just hung up can exit between the listing and the kill.
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.send_signal(signal.SIGKILL)
     psutil.wait_procs(procs, timeout=30)
 
 
