@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from segql import verify
+from segql import run, verify
 from segql.deploy import deploy
 from segql.parse import parse_text
 
@@ -153,6 +153,7 @@ def test_a_redeploy_while_writers_insert_loses_and_duplicates_nothing(
     assert sum(counts) > 0
     total = _count(conn, "SELECT count(*) FROM segql.events")
     assert total == sum(counts)
+    run.tick(conn)  # what the worker does at once: see the test of out-of-order writers below
     assert_clean(conn)
 
 
@@ -175,4 +176,29 @@ def test_a_drop_while_writers_insert(conn: psycopg.Connection, database_url: str
         "FROM segql.changes WHERE segment IN ('buyers', 'recent') GROUP BY 1"
     ).fetchall()
     assert all(balance == 0 for _, _, balance in drops), drops
+    run.tick(conn)  # what the worker does at once: see the test of out-of-order writers below
     assert_clean(conn)
+
+
+def test_a_writer_that_started_first_but_commits_second_leaves_a_timer_due_at_once(
+    conn: psycopg.Connection, database_url: str
+) -> None:
+    # Events are stamped with their transaction's start. A writer that began before another
+    # but reached the user after it evaluates at its own, earlier instant, where the other's
+    # event is still in the future: it leaves a timer due at that event's ts, which the worker
+    # applies at once. Until then, verify reports the timer as overdue; after, all is exact.
+    deploy(conn, parse_text("CREATE SEGMENT recent AS did('view', within => '1 hour');"))
+    conn.commit()
+    with psycopg.connect(database_url) as first, psycopg.connect(database_url) as second:
+        first.execute("SELECT now()")  # the first writer's transaction, and its instant, begin
+        second.execute("SELECT segql.track('u', 'view')")
+        second.commit()
+        first.execute("SELECT segql.track('u', 'view')")
+        first.commit()
+    later = conn.execute("SELECT max(ts) FROM segql.events").fetchone()
+    conn.commit()
+    report = verify.verify(conn)
+    assert [(user, due) for _, user, due in report.overdue] == [("u", later[0])]
+    run.tick(conn)
+    assert_clean(conn)
+    assert conn.execute("SELECT user_id FROM segments.recent").fetchall() == [("u",)]
