@@ -1,4 +1,5 @@
-"""Shared fixtures: one PostgreSQL server per session, one fresh database per test.
+"""Shared fixtures: one PostgreSQL server per session (per worker under xdist), one fresh
+database per test.
 
 - `server_url`: the server. $SEGQL_TEST_DATABASE_URL or $DATABASE_URL when set, else an embedded
   server in a temporary SEGQL_HOME, stopped at the end of the session.
@@ -29,6 +30,12 @@ from psycopg import sql
 from segql import db, embedded, schema
 
 _LAYER_MARKS = {"integration": pytest.mark.integration, "acceptance": pytest.mark.acceptance}
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    # Most of a test's time is the server's, and each worker starts its own embedded server:
+    # past a few workers they only contend for the same cores and disk.
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
