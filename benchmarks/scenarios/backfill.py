@@ -71,6 +71,8 @@ def measure(ctx: Context, url: str, size: Size, skipped: str | None) -> list[Res
 BACKFILL_CALLS = "backfill calls: the segment function over every user"
 DEPLOY_STEPS = (
     (re.compile(r'^SELECT "segql"\."s_'), BACKFILL_CALLS),
+    # A segment that joins a group is evaluated by the group's function, for its changes only.
+    (re.compile(r'^SELECT count\(\*\) FROM "segql"\."p\d+_g\d+"\('), BACKFILL_CALLS),
     (re.compile(r"^INSERT INTO segql\.feature_state"), "backfill of new shared features"),
     (re.compile(r"^-- Segment "), "CREATE of segment functions"),
     (re.compile(r"^-- segql program"), "CREATE of the program (triggers, tick)"),
@@ -165,13 +167,24 @@ def _explain_call(url: str, name: str) -> dict[str, Any]:
     with psycopg.connect(url) as conn:
         version = conn.execute("SELECT version FROM segql.segments WHERE name = %s", [name])
         function = f"s_{name}_v{version.fetchone()[0]}"  # type: ignore[index]
+        call = sql.SQL("SELECT {}(%s::text[], 'deploy')").format(sql.Identifier("segql", function))
+        # A grouped segment has no function of its own: deploy calls its group's, limited to it.
+        group = conn.execute(
+            "SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'segql'::regnamespace "
+            "AND p.proname ~ '^p[0-9]+_g[0-9]+$' AND p.prosrc LIKE %s "
+            "AND to_regproc(%s) IS NULL ORDER BY p.oid DESC LIMIT 1",
+            [f"%'{name}'%", f"segql.{function}"],
+        ).fetchone()
+        if group:
+            call = sql.SQL("SELECT count(*) FROM {}(%s::text[], 'deploy', NULL, NULL, {})").format(
+                sql.Identifier("segql", group[0]), sql.Literal([name])
+            )
         users = [
             r[0]
             for r in conn.execute(
                 "SELECT user_id FROM segql.users ORDER BY user_id LIMIT %s", [BACKFILL_CHUNK]
             )
         ]
-    call = sql.SQL("SELECT {}(%s::text[], 'deploy')").format(sql.Identifier("segql", function))
     explained = maintenance.explain_nested(url, lambda conn: conn.execute(call, [users]))
     return {"users": len(users), **explained}
 

@@ -11,6 +11,12 @@ rounds, so a noisy neighbour on the server hits all of them alike:
 
 segql's clock stays pinned where the load left it (the latest loaded event), so the windows hold
 what the history put there and every event is stamped at that instant by the column default.
+
+After the timing, each segql case is run again to say where its time goes: the mean time per
+INSERT in each of segql's generated functions (`pg_stat_xact_user_functions` over `PROFILED`
+INSERTs in one rolled-back transaction) and, under auto_explain, the plan of every statement
+those functions ran (`maintenance.explain_nested`, over `EXPLAINED` INSERTs). What the functions
+do not account for of a figure is the trigger machinery, the round trip and the commit.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
 from benchmarks import bare, data, loaded, segments
 from benchmarks.harness import Context, Goal, Result, percentile
+from benchmarks.scenarios import maintenance
 
 NAME = "insert"
 WARMUP = 20
@@ -31,6 +39,8 @@ READ_EVENT = "product_viewed"
 UNREAD_EVENT = "bench_unread_event"  # no benchmark segment names it
 PROPS = '{"product_id":"p00001"}'
 SEGQL_INSERT = "INSERT INTO segql.events (user_id, name, props) VALUES (%s, %s, %s::jsonb)"
+PROFILED = 200
+EXPLAINED = 20
 BARE_INSERT = f"INSERT INTO {bare.EVENTS} (user_id, name, props) VALUES (%s, %s, %s::jsonb)"
 
 
@@ -68,11 +78,19 @@ def run(ctx: Context) -> list[Result]:
     samples = _measure(db.url, cases, data.user_ids(ctx), ctx.scale.round_trips, ctx.seed)
     base = samples[BASELINE.label]
     ctx.log(f"bare INSERT p50 {percentile(base, 50):.3f} ms")
-    return [
+    results = [
         _result(ctx, db, case, q, samples.get(case.label), base, skipped)
         for case in CASES
         for q in (50, 99)
     ]
+    if not skipped:
+        users = data.user_ids(ctx)
+        for case in CASES:
+            where = _where_the_time_goes(db.url, case, users, ctx.seed)
+            for result in results:
+                if result.case.startswith(case.label):
+                    result.details["where_the_time_goes"] = where
+    return results
 
 
 def _result(
@@ -123,3 +141,40 @@ def _timed(conn: psycopg.Connection, case: Case, user: str) -> float:
     started = time.perf_counter()
     conn.execute(case.statement, (user, case.event, PROPS))
     return (time.perf_counter() - started) * 1000
+
+
+def _where_the_time_goes(url: str, case: Case, users: list[str], seed: int) -> dict[str, object]:
+    """Mean ms per INSERT in each generated function, and the plans of what they ran."""
+    rng = random.Random(seed + 1)
+    with psycopg.connect(url) as conn:
+        functions: dict[str, object] = {}
+        if maintenance.track_functions(conn):
+            for _ in range(PROFILED):
+                conn.execute(case.statement, (rng.choice(users), case.event, PROPS))
+            functions = _per_insert(maintenance.function_times(conn), PROFILED)
+        conn.rollback()
+
+    def inserts(conn: psycopg.Connection) -> None:
+        for _ in range(EXPLAINED):
+            conn.execute(case.statement, (rng.choice(users), case.event, PROPS))
+
+    return {
+        "functions_ms_per_insert": functions,
+        "profiled_inserts": PROFILED,
+        "plans": maintenance.explain_nested(url, inserts, top=12),
+        "explained_inserts": EXPLAINED,
+    }
+
+
+def _per_insert(times: dict[str, Any], n: int) -> dict[str, Any]:
+    """`maintenance.function_times` over `n` INSERTs, as ms per INSERT."""
+    out: dict[str, Any] = {}
+    for section, entries in times.items():
+        out[section] = {
+            name: {
+                k: round(v / n, 4) if k.endswith("_ms") else v / n if k == "calls" else v
+                for k, v in entry.items()
+            }
+            for name, entry in entries.items()
+        }
+    return out

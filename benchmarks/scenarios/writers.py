@@ -8,6 +8,11 @@ The three databases (plain, segql with notify 'direct', segql with notify 'relay
 rounds of a fraction of the scale's time each, for every number of writers: a machine whose
 speed drifts during the run (other load, a neighbour, a checkpoint) then slows all three alike,
 where one long measurement after the other gave ratios that moved by half between runs.
+
+While the writers run, one more connection samples what their backends wait on
+(`pg_stat_activity`, every `SAMPLE_SECONDS`, on every side alike), and each row's details give
+the commonest states as a share of the samples: in direct mode, say, how many of them queue on
+PostgreSQL's NOTIFY lock (`Lock: object`), which a notifying transaction holds through its commit.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -27,6 +33,12 @@ NAME = "writers"
 GOAL = Goal("≥ 0.5x plain INSERT", min_ratio=0.5)
 INSERT = "INSERT INTO segql.events (user_id, name, props) VALUES (%s, %s, %s::jsonb)"
 ROUNDS = 5  # turns of each database per number of writers
+SAMPLE_SECONDS = 0.02
+WAITS = (
+    "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+    "WHERE datname = current_database() AND backend_type = 'client backend' "
+    "AND pid <> pg_backend_pid()"
+)
 
 # 'direct': each writer's transaction sends NOTIFY; 'relay': writers only log, and a relay
 # running beside them sends one NOTIFY per batch (segql.relay), as `segql relay` would.
@@ -39,18 +51,29 @@ def run(ctx: Context) -> list[Result]:
     sides = ["plain", *([] if skipped else MODES)]
     counts = {side: {n: 0 for n in scale.writer_threads} for side in sides}
     elapsed = {side: {n: 0.0 for n in scale.writer_threads} for side in sides}
+    waits: dict[str, dict[int, Counter[str]]] = {
+        side: {n: Counter() for n in scale.writer_threads} for side in sides
+    }
     users = data.user_ids(ctx)
     with ExitStack() as stack:
         urls = {side: stack.enter_context(_database(ctx, side)) for side in sides}
         for n in scale.writer_threads:
             with ExitStack() as opened:
                 pools = {side: opened.enter_context(_connections(urls[side], n)) for side in sides}
+                monitors = {
+                    side: opened.enter_context(psycopg.connect(urls[side], autocommit=True))
+                    for side in sides
+                }
                 for side in sides:  # each connection's first INSERT plans segql's functions
                     _inserts(pools[side], users, 0.0, -1)
                 for turn in range(ROUNDS):
                     for side in sides:
                         done, seconds = _inserts(
-                            pools[side], users, scale.writer_seconds / ROUNDS, turn
+                            pools[side],
+                            users,
+                            scale.writer_seconds / ROUNDS,
+                            turn,
+                            (monitors[side], waits[side][n]),
                         )
                         counts[side][n] += done
                         elapsed[side][n] += seconds
@@ -70,7 +93,13 @@ def run(ctx: Context) -> list[Result]:
             baseline=tps["plain"][n],
             goal=GOAL,
             note=skipped or "",
-            details={"seconds": scale.writer_seconds, "rounds": ROUNDS, "notify": mode},
+            details={
+                "seconds": scale.writer_seconds,
+                "rounds": ROUNDS,
+                "notify": mode,
+                "waits_percent": _shares(waits[mode][n]),
+                "plain_waits_percent": _shares(waits["plain"][n]),
+            },
         )
         for mode in MODES
         for n in scale.writer_threads
@@ -111,11 +140,20 @@ def _connections(url: str, n: int) -> Iterator[list[psycopg.Connection]]:
             conn.close()
 
 
+def _shares(waits: Counter[str], top: int = 6) -> dict[str, float]:
+    total = sum(waits.values())
+    return {k: round(100 * v / total, 1) for k, v in waits.most_common(top)} if total else {}
+
+
 def _inserts(
-    connections: list[psycopg.Connection], users: list[str], seconds: float, turn: int
+    connections: list[psycopg.Connection],
+    users: list[str],
+    seconds: float,
+    turn: int,
+    sampled: tuple[psycopg.Connection, Counter[str]] | None = None,
 ) -> tuple[int, float]:
     """INSERTs done by one writer per connection in `seconds` (at least one each), and the
-    seconds they took."""
+    seconds they took; with `sampled`, what the writers' backends wait on, counted into it."""
     threads = len(connections)
     counts = [0] * threads
     errors: list[BaseException] = []
@@ -140,6 +178,14 @@ def _inserts(
     began = time.perf_counter()
     deadline[0] = began + seconds
     start.wait()
+    if sampled:
+        monitor, waits = sampled
+        while time.perf_counter() < deadline[0]:
+            for state, kind, event in monitor.execute(WAITS):
+                # active with no wait event is running (on CPU or in the kernel)
+                label = f"{state}: {kind}: {event}" if kind else f"{state}: running"
+                waits[label if state == "active" or kind else str(state)] += 1
+            time.sleep(SAMPLE_SECONDS)
     for worker in workers:
         worker.join()
     elapsed = time.perf_counter() - began
