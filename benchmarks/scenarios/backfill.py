@@ -90,7 +90,7 @@ def _where(url: str, name: str, seconds: float, deployed: dict[str, Any]) -> dic
     calls are most of it, else the deploy's steps, largest first."""
     calls = deployed["steps_seconds"].get(BACKFILL_CALLS, 0.0)
     if calls > seconds / 2:
-        explained = _explain_call(url, name)
+        explained = _explain_call(url, deployed["backfill_call"])
         return {
             "summary": f"backfill calls {calls:.2f} of {seconds:.2f} s; in one call over "
             f"{explained.pop('users'):,} users, " + explained["summary"],
@@ -111,11 +111,12 @@ def _deploy(url: str, text: str) -> dict[str, Any]:
 
     with psycopg.connect(url) as conn:
         tracked = maintenance.track_functions(conn)
-        steps = _time_statements(conn)
+        steps, first = _time_statements(conn)
         # An open transaction makes deploy's own a savepoint, so this transaction's function
         # times can be read before the commit.
         conn.execute("SELECT 1")
         steps.clear()
+        first.clear()
         started = time.perf_counter()
         deploy(conn, parse_text(text, "<benchmark backfill>"))
         deployed = time.perf_counter() - started
@@ -131,16 +132,20 @@ def _deploy(url: str, text: str) -> dict[str, Any]:
         },
         "python_seconds": round(deployed - in_sql, 3),
         "generated_functions_ms": functions,
+        # The call as deploy ran it (the segment's function, or its group's), for _explain_call.
+        "backfill_call": first.get(BACKFILL_CALLS),
     }
 
 
-def _time_statements(conn: psycopg.Connection) -> dict[str, float]:
-    """Seconds per kind of statement `conn.execute` runs from now on (see DEPLOY_STEPS).
+def _time_statements(conn: psycopg.Connection) -> tuple[dict[str, float], dict[str, str]]:
+    """Seconds per kind of statement `conn.execute` runs from now on (see DEPLOY_STEPS), and
+    the first statement of each kind.
 
     Deploy runs every statement through `conn.execute`; wrapping the method on this one
     connection times each without touching segql.
     """
     seconds: dict[str, float] = {}
+    first: dict[str, str] = {}
     execute = conn.execute
 
     def timed(query: Any, params: Any = None, **kwargs: Any) -> Any:
@@ -150,6 +155,7 @@ def _time_statements(conn: psycopg.Connection) -> dict[str, float]:
             text = query.decode() if isinstance(query, bytes) else str(query)
         text = text.lstrip()
         label = next((label for pattern, label in DEPLOY_STEPS if pattern.match(text)), CATALOG)
+        first.setdefault(label, text)
         started = time.perf_counter()
         try:
             return execute(query, params, **kwargs)
@@ -157,35 +163,21 @@ def _time_statements(conn: psycopg.Connection) -> dict[str, float]:
             seconds[label] = seconds.get(label, 0.0) + time.perf_counter() - started
 
     conn.execute = timed  # type: ignore[method-assign]
-    return seconds
+    return seconds, first
 
 
-def _explain_call(url: str, name: str) -> dict[str, Any]:
-    """Plan nodes of the segment function over the first chunk of users, rolled back."""
+def _explain_call(url: str, call: str) -> dict[str, Any]:
+    """Plan nodes of deploy's backfill `call` over the first chunk of users, rolled back."""
     from segql.deploy import BACKFILL_CHUNK
 
     with psycopg.connect(url) as conn:
-        version = conn.execute("SELECT version FROM segql.segments WHERE name = %s", [name])
-        function = f"s_{name}_v{version.fetchone()[0]}"  # type: ignore[index]
-        call = sql.SQL("SELECT {}(%s::text[], 'deploy')").format(sql.Identifier("segql", function))
-        # A grouped segment has no function of its own: deploy calls its group's, limited to it.
-        group = conn.execute(
-            "SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'segql'::regnamespace "
-            "AND p.proname ~ '^p[0-9]+_g[0-9]+$' AND p.prosrc LIKE %s "
-            "AND to_regproc(%s) IS NULL ORDER BY p.oid DESC LIMIT 1",
-            [f"%'{name}'%", f"segql.{function}"],
-        ).fetchone()
-        if group:
-            call = sql.SQL("SELECT count(*) FROM {}(%s::text[], 'deploy', NULL, NULL, {})").format(
-                sql.Identifier("segql", group[0]), sql.Literal([name])
-            )
         users = [
             r[0]
             for r in conn.execute(
                 "SELECT user_id FROM segql.users ORDER BY user_id LIMIT %s", [BACKFILL_CHUNK]
             )
         ]
-    explained = maintenance.explain_nested(url, lambda conn: conn.execute(call, [users]))
+    explained = maintenance.explain_nested(url, lambda conn: conn.execute(call.encode(), [users]))
     return {"users": len(users), **explained}
 
 

@@ -38,9 +38,9 @@ ROUNDS = 10
 READ_EVENT = "product_viewed"
 UNREAD_EVENT = "bench_unread_event"  # no benchmark segment names it
 PROPS = '{"product_id":"p00001"}'
+PROFILED = 200  # INSERTs whose function times are averaged
+EXPLAINED = 20  # INSERTs whose plans are summed
 SEGQL_INSERT = "INSERT INTO segql.events (user_id, name, props) VALUES (%s, %s, %s::jsonb)"
-PROFILED = 200
-EXPLAINED = 20
 BARE_INSERT = f"INSERT INTO {bare.EVENTS} (user_id, name, props) VALUES (%s, %s, %s::jsonb)"
 
 
@@ -75,21 +75,18 @@ def run(ctx: Context) -> list[Result]:
     loaded.vacuum(db.url)
     skipped = segments.availability()
     cases = [BASELINE] if skipped else [BASELINE, *CASES]
-    samples = _measure(db.url, cases, data.user_ids(ctx), ctx.scale.round_trips, ctx.seed)
+    users = data.user_ids(ctx)
+    samples = _measure(db.url, cases, users, ctx.scale.round_trips, ctx.seed)
     base = samples[BASELINE.label]
     ctx.log(f"bare INSERT p50 {percentile(base, 50):.3f} ms")
-    results = [
-        _result(ctx, db, case, q, samples.get(case.label), base, skipped)
-        for case in CASES
-        for q in (50, 99)
-    ]
-    if not skipped:
-        users = data.user_ids(ctx)
-        for case in CASES:
+    results = []
+    for case in CASES:
+        rows = [_result(ctx, db, case, q, samples.get(case.label), base, skipped) for q in (50, 99)]
+        if not skipped:  # after all the timing, so the profiling disturbs none of it
             where = _where_the_time_goes(db.url, case, users, ctx.seed)
-            for result in results:
-                if result.case.startswith(case.label):
-                    result.details["where_the_time_goes"] = where
+            for row in rows:
+                row.details["where_the_time_goes"] = where
+        results += rows
     return results
 
 
@@ -167,14 +164,14 @@ def _where_the_time_goes(url: str, case: Case, users: list[str], seed: int) -> d
 
 
 def _per_insert(times: dict[str, Any], n: int) -> dict[str, Any]:
-    """`maintenance.function_times` over `n` INSERTs, as ms per INSERT."""
-    out: dict[str, Any] = {}
-    for section, entries in times.items():
-        out[section] = {
+    """`maintenance.function_times` over `n` INSERTs, its calls and milliseconds per INSERT."""
+    return {
+        section: {
             name: {
-                k: round(v / n, 4) if k.endswith("_ms") else v / n if k == "calls" else v
+                k: round(v / n, 4) if k == "calls" or k.endswith("_ms") else v
                 for k, v in entry.items()
             }
             for name, entry in entries.items()
         }
-    return out
+        for section, entries in times.items()
+    }

@@ -182,9 +182,10 @@ def _inserts(
         monitor, waits = sampled
         while time.perf_counter() < deadline[0]:
             for state, kind, event in monitor.execute(WAITS):
-                # active with no wait event is running (on CPU or in the kernel)
-                label = f"{state}: {kind}: {event}" if kind else f"{state}: running"
-                waits[label if state == "active" or kind else str(state)] += 1
+                if kind:
+                    waits[f"{state}: {kind}: {event}"] += 1
+                else:  # active with no wait event is running (on CPU or in the kernel)
+                    waits["active: running" if state == "active" else str(state)] += 1
             time.sleep(SAMPLE_SECONDS)
     for worker in workers:
         worker.join()
